@@ -1,0 +1,108 @@
+"""The book's structure: table of contents, notebook headers, build tooling, Colab notebooks."""
+
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from d2lcv import __version__, book
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def _toc_entries() -> set[str]:
+    return set(book._toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+
+
+def _chapter_markdown() -> list[Path]:
+    return sorted(BOOK.glob("*/*.md"))
+
+
+def test_every_chapter_notebook_is_in_the_toc_and_back():
+    on_disk = {p.relative_to(ROOT).with_suffix("").as_posix() for p in _chapter_markdown()}
+    in_toc = {entry for entry in _toc_entries() if entry.count("/") == 2}  # book/<chapter>/<name>
+    assert on_disk, "no chapter notebooks found under book/<chapter>/"
+    assert on_disk - in_toc == set(), f"notebooks missing from _toc.yml: {sorted(on_disk - in_toc)}"
+    assert in_toc - on_disk == set(), f"_toc.yml entries with no file: {sorted(in_toc - on_disk)}"
+
+
+def test_every_toc_entry_exists():
+    missing = [e for e in _toc_entries() if not (ROOT / f"{e}.md").exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", _chapter_markdown(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_has_jupytext_header_and_kernel(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\njupytext:"), f"{path} lacks the jupytext header"
+    nb = jupytext.reads(text, fmt="md:myst")
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["jupytext"]["text_representation"]["format_name"] == "myst"
+    assert any(c.cell_type == "code" for c in nb.cells)
+
+
+@pytest.mark.parametrize("path", _chapter_markdown(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_takes_its_sizes_from_the_profile(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.count("d2lcv.config.by_profile(") == 1, "one visible profile cell per notebook"
+
+
+def test_no_generated_notebooks_are_tracked():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert tracked.strip() == ""
+
+
+def test_notebooks_listed_for_tooling():
+    assert set(book.notebooks()) == set(_chapter_markdown())
+
+
+def test_cache_key_has_profile_version_and_source_hash():
+    key = book.cache_key("cpu")
+    assert key.startswith(f"cpu-d2lcv{__version__}-")
+    assert book.cache_key("smoke") != key
+    assert key == book.cache_key("cpu")  # stable
+
+
+def test_generated_config_moves_the_cache(tmp_path, monkeypatch):
+    config = yaml.safe_load(book._config_for("smoke").read_text())
+    assert config["execute"]["cache"].endswith(book.cache_key("smoke"))
+    assert config["execute"]["execute_notebooks"] == "cache"
+    assert Path(config["bibtex_bibfiles"][0]).exists()
+
+
+def test_config_fails_the_build_on_errors():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["allow_errors"] is False
+    assert config["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert {".venv/*", "data/*", "tests/*"} <= set(config["exclude_patterns"])
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+
+
+def test_colab_notebook_installs_the_release(tmp_path):
+    path = _chapter_markdown()[0]
+    nb = book.colab_notebook(path, version="9.9.9")
+    first = nb.cells[0]
+    assert first.cell_type == "code" and book.COLAB_MARKER in first.metadata["tags"]
+    assert "'d2lcv==9.9.9'" in first.source and "google.colab" in first.source
+    assert "jupytext" not in nb.metadata
+    # the rest of the notebook is the chapter, unchanged
+    assert [c.source for c in nb.cells[1:]] == [c.source for c in jupytext.read(path).cells]
+
+
+def test_colab_command_writes_every_notebook(tmp_path):
+    assert book.main(["colab", "--out", str(tmp_path)]) == 0
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.ipynb"))
+    assert written == sorted(p.relative_to(ROOT).with_suffix(".ipynb").as_posix() for p in _chapter_markdown())
+
+
+def test_colab_button_points_at_the_published_notebook():
+    url = "https://colab.research.google.com/github/d2lcv/d2lcv/blob/notebooks/book/cnn/convolutions.md"
+    assert book.colab_url(url) == url[:-3] + ".ipynb"
+    context = {"header_buttons": [{"type": "group", "buttons": [{"text": "Colab", "url": url}]}]}
+    book._fix_colab_buttons(None, "book/cnn/convolutions", None, context, None)
+    assert context["header_buttons"][0]["buttons"][0]["url"].endswith("convolutions.ipynb")
