@@ -1,0 +1,60 @@
+"""Datasets for the book: a registry with checksums and licences, a cache/mirror/download
+lookup (:func:`fetch`), safe archive extraction, CIFAR-10, and small named images.
+
+Environment variables: ``D2LCV_DATA`` (cache folder), ``D2LCV_MIRROR`` (read-only offline
+mirror), ``D2LCV_OFFLINE=1`` (no downloads). See :mod:`d2lcv.data._download`.
+"""
+
+from __future__ import annotations
+
+from ._download import (
+    DATA_ENV,
+    MIRROR_ENV,
+    OFFLINE_ENV,
+    ArchiveError,
+    ChecksumError,
+    DatasetNotFoundError,
+    DownloadError,
+    UnsafeArchiveError,
+    cache_dir,
+    check_file,
+    download,
+    downloads_enabled,
+    extract,
+    file_checksum,
+    mirror_dir,
+    parse_checksum,
+    read_member,
+)
+from .cifar10 import CIFAR10, CIFAR10_CLASSES, balanced_indices, read_cifar10_archive
+from .images import (
+    CONTENT_PHOTOS,
+    EMOJI_NAMES,
+    PAINTINGS,
+    PHOTOS,
+    content_photo,
+    emoji,
+    emoji_codepoints,
+    load_image,
+    painting,
+    photo_path,
+    photo_paths,
+    timemachine,
+)
+from .registry import REGISTRY, DatasetInfo, MirrorFile, Resource, dataset_info, fetch
+
+__all__ = [
+    # locations and environment
+    "DATA_ENV", "MIRROR_ENV", "OFFLINE_ENV", "cache_dir", "mirror_dir", "downloads_enabled",
+    # errors
+    "DatasetNotFoundError", "DownloadError", "ChecksumError", "ArchiveError", "UnsafeArchiveError",
+    # files
+    "parse_checksum", "file_checksum", "check_file", "download", "extract", "read_member",
+    # registry
+    "Resource", "MirrorFile", "DatasetInfo", "REGISTRY", "dataset_info", "fetch",
+    # datasets
+    "CIFAR10", "CIFAR10_CLASSES", "balanced_indices", "read_cifar10_archive",
+    "PHOTOS", "PAINTINGS", "CONTENT_PHOTOS", "EMOJI_NAMES",
+    "photo_path", "photo_paths", "load_image", "painting", "content_photo",
+    "emoji", "emoji_codepoints", "timemachine",
+]
