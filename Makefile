@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 # The whole test suite: unit tests, then every chapter notebook under nbval (smoke profile).
 test: $(STAMP)
-	D2LCV_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests book \
+	D2LCV_PROFILE=smoke MPLBACKEND=Agg TQDM_DISABLE=1 $(BIN)/python -m pytest tests book \
 		-n $(WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 --timeout=600 --durations=15
 

@@ -91,9 +91,16 @@ def _jupyter_book(*args: str) -> int:
     return subprocess.call(cmd, cwd=ROOT)
 
 
+def _kernel_environment(profile: str) -> None:
+    """What the notebook kernels inherit: the profile, and no progress bars (the executed
+    notebooks are pages to read; training curves show the progress there)."""
+    os.environ["D2LCV_PROFILE"] = profile
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
 def build(profile: str | None = None) -> int:
     profile = profile or get_profile()
-    os.environ["D2LCV_PROFILE"] = profile  # the kernels inherit it
+    _kernel_environment(profile)
     config = _config_for(profile)
     print(f"Building the book in the '{profile}' profile (cache {cache_key(profile)})", flush=True)
     return _jupyter_book(".", "--config", str(config), "--toc", "_toc.yml", "-W", "--keep-going")
@@ -104,7 +111,7 @@ def chapter(path: str, profile: str | None = None) -> int:
     if page.suffix != ".md" or not page.exists():
         raise SystemExit(f"chapter: expected an existing book/<chapter>/<name>.md, got {path!r}")
     profile = profile or get_profile()
-    os.environ["D2LCV_PROFILE"] = profile
+    _kernel_environment(profile)
     rel = page.relative_to(ROOT).with_suffix("")
     out = ROOT / "_build" / "chapters" / rel
     return _jupyter_book(str(page), "--config", str(_config_for(profile)), "--path-output", str(out))

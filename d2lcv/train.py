@@ -243,7 +243,7 @@ def train_epoch(
     """
     model.train()
     loss_sum, correct, n = 0.0, 0.0, 0
-    for x, y in tqdm(loader, desc="train", leave=False, disable=not progress):
+    for x, y in _progress(loader, progress, desc="train", leave=False):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with _autocast(device, amp_dtype):
             logits = model(x)  # [B, C]
@@ -302,6 +302,12 @@ def evaluate(
         n += len(y)
     module.train(was_training)
     return _summarise(loss_sum, correct, n, device)
+
+
+def _progress(iterable: Iterable, show: bool, **kwargs: Any) -> Iterable:
+    """A tqdm.auto bar, or the bare iterable. ``disable`` is left unset when showing, so
+    ``TQDM_DISABLE=1`` in the environment (set when the book is built) still silences it."""
+    return tqdm(iterable, **kwargs) if show else iterable
 
 
 def _summarise(loss_sum: float, correct: float, n: int, device: torch.device) -> dict[str, float]:
@@ -496,7 +502,7 @@ def fit(
     main = is_main_process()
     live = _live_plot() if plot and main else None
     batch_scheduler = scheduler if scheduler_interval == "batch" else None
-    epoch_bar = tqdm(range(start, epochs), desc="epochs", initial=start, total=epochs, disable=not (progress and main))
+    epoch_bar = _progress(range(start, epochs), progress and main, desc="epochs", initial=start, total=epochs)
     for epoch in epoch_bar:
         sampler = getattr(train_loader, "sampler", None)
         if isinstance(sampler, DistributedSampler):

@@ -106,3 +106,37 @@ def test_colab_button_points_at_the_published_notebook():
     context = {"header_buttons": [{"type": "group", "buttons": [{"text": "Colab", "url": url}]}]}
     book._fix_colab_buttons(None, "book/cnn/convolutions", None, context, None)
     assert context["header_buttons"][0]["buttons"][0]["url"].endswith("convolutions.ipynb")
+
+
+def _book_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_conftest", BOOK / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nbval_reads_markdown_notebooks_with_expected_outputs(tmp_path):
+    chapter = tmp_path / "book" / "demo"
+    chapter.mkdir(parents=True)
+    header = _chapter_markdown()[0].read_text().split("---\n", 2)[1]
+    page = chapter / "page.md"
+    page.write_text(
+        f"---\n{header}---\n\n# Demo\n\n"
+        "```{code-cell} ipython3\n---\ntags: [nbval-check-output]\nexpect: |\n  3\n---\nprint(1 + 2)\n```\n\n"
+        "```{code-cell} ipython3\nx = 1\n```\n"
+    )
+    conftest = _book_conftest()
+    nb = conftest.load_markdown_notebook(page)
+    checked, plain = [c for c in nb.cells if c.cell_type == "code"]
+    assert checked.outputs == [{"output_type": "stream", "name": "stdout", "text": "3\n"}]
+    assert checked.execution_count == 1 and plain.execution_count == 2 and plain.outputs == []
+    assert "nbval-check-output" in checked.metadata["tags"]
+
+
+def test_only_chapter_notebooks_are_collected():
+    conftest = _book_conftest()
+    assert all(conftest.is_notebook(p) for p in _chapter_markdown())
+    assert not conftest.is_notebook(BOOK / "intro.md")
+    assert not conftest.is_notebook(ROOT / "README.md")

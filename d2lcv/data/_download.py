@@ -205,7 +205,8 @@ def _stream(url: str, tmp, hasher, size: int | None, timeout: float, progress: b
         written = 0
         with tqdm(
             total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=posixpath.basename(url), disable=not progress, leave=False,
+            desc=posixpath.basename(url), leave=False,
+            **({} if progress else {"disable": True}),  # unset: TQDM_DISABLE=1 still silences it
         ) as bar:
             while chunk := response.read(_CHUNK):
                 tmp.write(chunk)
