@@ -31,10 +31,10 @@ unit: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python -m d2lcv.book build
 
-# One chapter: make chapter CH=book/cnn/convolutions.md  (HTML in _build/chapters/)
+# One chapter: make chapter CH=book/cnn/convolutions.md [FORCE=1]  (HTML in _build/chapters/)
 chapter: $(STAMP)
-	@test -n "$(CH)" || (echo "usage: make chapter CH=book/<chapter>/<name>.md" && false)
-	$(BIN)/python -m d2lcv.book chapter $(CH)
+	@test -n "$(CH)" || (echo "usage: make chapter CH=book/<chapter>/<name>.md [FORCE=1]" && false)
+	$(BIN)/python -m d2lcv.book chapter $(CH) $(if $(FORCE),--force,)
 
 # Notebooks for Colab (published to the `notebooks` branch by the release workflow).
 colab: $(STAMP)

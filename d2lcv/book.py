@@ -7,8 +7,9 @@ Commands (the Makefile wraps them; see README):
     profile. Executed notebooks are cached per (profile, package version, package source
     hash), so changing the package or the profile re-executes what depends on it, and
     an unchanged book rebuilds in seconds.
-``chapter PATH``
-    Build one chapter page (and execute only its notebook) into ``_build/chapters/``.
+``chapter PATH [--force]``
+    Build one chapter (with the front and back matter) into ``_build/chapters/<path>/_build/html``,
+    executing only its notebook.
 ``colab [--out DIR]``
     Write ``.ipynb`` files for publishing (Colab), each starting with a cell that
     installs this release of ``d2lcv`` when it runs on Colab.
@@ -106,15 +107,33 @@ def build(profile: str | None = None) -> int:
     return _jupyter_book(".", "--config", str(config), "--toc", "_toc.yml", "-W", "--keep-going")
 
 
-def chapter(path: str, profile: str | None = None) -> int:
+def chapter(path: str, profile: str | None = None, force: bool = False) -> int:
+    """Build the book with just one chapter (plus the front and back matter), into
+    ``_build/chapters/<path>/_build/html``; only that notebook is executed (from the
+    cache when nothing changed, unless ``force``)."""
+    import yaml
+
     page = Path(path).resolve()
-    if page.suffix != ".md" or not page.exists():
-        raise SystemExit(f"chapter: expected an existing book/<chapter>/<name>.md, got {path!r}")
+    if page not in notebooks():
+        listed = ", ".join(p.relative_to(ROOT).as_posix() for p in notebooks())
+        raise SystemExit(f"chapter: {path!r} is not a chapter notebook listed in _toc.yml ({listed})")
     profile = profile or get_profile()
     _kernel_environment(profile)
-    rel = page.relative_to(ROOT).with_suffix("")
+    rel = page.relative_to(ROOT).with_suffix("").as_posix()
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        part["chapters"] = [c for c in part["chapters"] if c["file"].count("/") != 2 or c["file"] == rel]
+    toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     out = ROOT / "_build" / "chapters" / rel
-    return _jupyter_book(str(page), "--config", str(_config_for(profile)), "--path-output", str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    config = _config_for(profile)
+    if force:
+        settings = yaml.safe_load(config.read_text())
+        settings["execute"]["execute_notebooks"] = "force"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return _jupyter_book(".", "--config", str(config), "--toc", str(out / "_toc.yml"),
+                         "--path-output", str(out), "-W", "--keep-going")
 
 
 def colab_notebook(path: Path, version: str = __version__):
@@ -174,13 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("chapter", help="build and execute one chapter page")
     p.add_argument("path")
     p.add_argument("--profile", choices=("smoke", "cpu", "full"))
+    p.add_argument("--force", action="store_true", help="re-execute even if the cache is current")
     p = sub.add_parser("colab", help="write .ipynb files for Colab")
     p.add_argument("--out", type=Path, default=ROOT / "_build" / "colab")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.profile)
     if args.command == "chapter":
-        return chapter(args.path, args.profile)
+        return chapter(args.path, args.profile, args.force)
     return colab(args.out)
 
 

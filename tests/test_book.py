@@ -140,3 +140,26 @@ def test_only_chapter_notebooks_are_collected():
     assert all(conftest.is_notebook(p) for p in _chapter_markdown())
     assert not conftest.is_notebook(BOOK / "intro.md")
     assert not conftest.is_notebook(ROOT / "README.md")
+
+
+def test_chapter_builds_only_that_chapter(monkeypatch):
+    calls = []
+    monkeypatch.setattr(book, "_jupyter_book", lambda *args: calls.append(args) or 0)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # chapter() sets both for its kernels;
+    monkeypatch.setenv("D2LCV_PROFILE", "smoke")  # monkeypatch restores them afterwards
+    target = _chapter_markdown()[0]
+    assert book.chapter(str(target), profile="smoke", force=True) == 0
+    args = calls[0]
+    toc = yaml.safe_load(Path(args[args.index("--toc") + 1]).read_text())
+    files = book._toc_files(toc)
+    chapters = [f for f in files if f.count("/") == 2]
+    assert chapters == [target.relative_to(ROOT).with_suffix("").as_posix()]
+    assert "book/references" in files and toc["root"] == "book/intro"
+    config = yaml.safe_load(Path(args[args.index("--config") + 1]).read_text())
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert "-W" in args
+
+
+def test_chapter_rejects_a_page_that_is_not_a_chapter():
+    with pytest.raises(SystemExit, match="is not a chapter notebook listed in _toc.yml"):
+        book.chapter(str(BOOK / "intro.md"), profile="smoke")
