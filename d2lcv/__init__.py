@@ -11,7 +11,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("config", "conv", "data", "models", "plot", "source", "train", "weights")
+_SUBMODULES = (
+    "augment", "boxaug", "config", "conv", "data", "mixing", "models", "plot", "source", "train", "tta", "weights",
+)
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -1,0 +1,149 @@
+"""d2lcv.augment: Cutout hand-worked and properties, the named CIFAR pipelines."""
+
+import os
+
+import PIL.Image
+import pytest
+import torch
+
+from d2lcv import augment
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _centre_drawn(H, W, seed):
+    """The centre cutout draws for this seed: cy then cx, each [1, 1]."""
+    g = _gen(seed)
+    return int(torch.randint(0, H, (1, 1), generator=g)), int(torch.randint(0, W, (1, 1), generator=g))
+
+
+def _seed_with_centre(H, W, centre):
+    return next(s for s in range(10_000) if _centre_drawn(H, W, s) == centre)
+
+
+class TestCutout:
+    def test_hand_worked_corner(self):
+        # centre (0, 0), size 4: rows/cols [-2, 2) clipped to [0, 2): a 2x2 square at the corner
+        seed = _seed_with_centre(6, 6, (0, 0))
+        out = augment.cutout(torch.ones(1, 6, 6), 4, generator=_gen(seed))
+        expected = torch.ones(1, 6, 6)
+        expected[:, 0:2, 0:2] = 0
+        assert torch.equal(out, expected)
+
+    def test_hand_worked_centre(self):
+        # centre (3, 2), size 3: rows [2, 5), cols [1, 4), all inside: 9 pixels of fill 7
+        seed = _seed_with_centre(7, 6, (3, 2))
+        img = torch.arange(2 * 7 * 6, dtype=torch.uint8).view(2, 7, 6)
+        out = augment.cutout(img, 3, generator=_gen(seed), fill=7)
+        expected = img.clone()
+        expected[:, 2:5, 1:4] = 7
+        assert torch.equal(out, expected) and out.dtype == torch.uint8
+
+    @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+    def test_fills_a_clipped_square_and_nothing_else(self, dtype):
+        img = torch.full((3, 20, 20), 5, dtype=dtype)
+        for seed in range(20):
+            out = augment.cutout(img, 8, generator=_gen(seed))
+            mask = out[0] == 0
+            assert torch.equal(mask, (out == 0).all(0))  # same square in every channel
+            rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+            assert 4 <= len(rows) <= 8 and 4 <= len(cols) <= 8  # clipped to at least half
+            assert mask.sum() == len(rows) * len(cols)  # a filled rectangle
+            assert (out[:, ~mask] == 5).all()  # the rest untouched
+
+    def test_input_not_modified_and_size_zero_is_identity(self):
+        img = torch.rand(3, 8, 8)
+        copy = img.clone()
+        augment.cutout(img, 4, generator=_gen())
+        assert torch.equal(img, copy)
+        assert torch.equal(augment.cutout(img, 0, generator=_gen()), img)
+
+    def test_seeded_determinism(self):
+        img = torch.rand(3, 16, 16)
+        a, b = augment.cutout(img, 4, generator=_gen(1)), augment.cutout(img, 4, generator=_gen(1))
+        assert torch.equal(a, b)
+        assert any(not torch.equal(a, augment.cutout(img, 4, generator=_gen(s))) for s in range(2, 6))
+
+    def test_batch_equals_per_image_with_the_same_draws(self):
+        # the batch draws all B row centres, then all B column centres: replay them per image
+        imgs = torch.rand(4, 3, 10, 10, generator=_gen())
+        out = augment.cutout(imgs, 5, generator=_gen(3))
+        g = _gen(3)
+        cy, cx = torch.randint(0, 10, (4, 1), generator=g), torch.randint(0, 10, (4, 1), generator=g)
+        for i in range(4):
+            expected = imgs[i].clone()
+            r0, c0 = int(cy[i]) - 2, int(cx[i]) - 2
+            expected[:, max(r0, 0) : r0 + 5, max(c0, 0) : c0 + 5] = 0
+            assert torch.equal(out[i], expected)
+        assert out.shape == imgs.shape
+
+    def test_module(self):
+        img = torch.rand(3, 10, 10)
+        assert torch.equal(augment.Cutout(4, fill=1.0, generator=_gen(2))(img), augment.cutout(img, 4, generator=_gen(2), fill=1.0))
+
+    def test_bad_inputs(self):
+        with pytest.raises(ValueError, match=r"Tensor\[C, H, W\] or Tensor\[B, C, H, W\], got shape \(8, 8\)"):
+            augment.cutout(torch.zeros(8, 8), 2)
+        with pytest.raises(ValueError, match="size must be a non-negative int, got -1"):
+            augment.cutout(torch.zeros(3, 8, 8), -1)
+        with pytest.raises(ValueError, match="size must be a non-negative int, got 2.5"):
+            augment.Cutout(2.5)
+        with pytest.raises(ValueError, match=r"integer in \[0, 255\], got 0.5"):
+            augment.cutout(torch.zeros(3, 8, 8, dtype=torch.uint8), 2, fill=0.5)
+        with pytest.raises(TypeError, match="uint8 or floating point, got torch.int64"):
+            augment.cutout(torch.zeros(3, 8, 8, dtype=torch.int64), 2)
+
+
+class TestCifarPipeline:
+    @pytest.mark.parametrize("name", augment.PIPELINES)
+    def test_float_normalised_output(self, name):
+        torch.manual_seed(0)
+        img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+        out = augment.cifar_pipeline(name)(img)
+        assert type(out) is torch.Tensor and out.dtype == torch.float32 and out.shape == (3, 32, 32)
+        lo = (0 - torch.tensor(augment.CIFAR10_MEAN)) / torch.tensor(augment.CIFAR10_STD)
+        hi = (1 - torch.tensor(augment.CIFAR10_MEAN)) / torch.tensor(augment.CIFAR10_STD)
+        assert (out >= lo[:, None, None] - 1e-5).all() and (out <= hi[:, None, None] + 1e-5).all()
+
+    @pytest.mark.parametrize("name", augment.PIPELINES)
+    def test_pil_input(self, name):
+        img = PIL.Image.new("RGB", (32, 32), (10, 200, 30))
+        assert augment.cifar_pipeline(name)(img).shape == (3, 32, 32)
+
+    def test_none_is_deterministic_normalisation(self):
+        img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=_gen())
+        t = augment.cifar_pipeline("none")
+        mean, std = torch.tensor(augment.CIFAR10_MEAN)[:, None, None], torch.tensor(augment.CIFAR10_STD)[:, None, None]
+        torch.testing.assert_close(t(img), (img / 255 - mean) / std)
+        assert torch.equal(t(img), t(img))
+
+    def test_augmenting_pipelines_are_random_and_seedable(self):
+        img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=_gen())
+        t = augment.cifar_pipeline("flip_crop_color")
+        torch.manual_seed(1)
+        a = t(img)
+        torch.manual_seed(1)
+        assert torch.equal(a, t(img))
+        assert any(not torch.equal(a, t(img)) for _ in range(3))
+
+    def test_erase_fills_with_the_mean(self):
+        # Cutout after Normalize: fill 0 is the mean colour; a 16x16 square clips to >= 8x8
+        img = torch.full((3, 32, 32), 255, dtype=torch.uint8)
+        torch.manual_seed(0)
+        out = augment.cifar_pipeline("flip_crop_erase")(img)
+        assert (out == 0).all(0).sum() >= 64
+
+    @pytest.mark.skipif(not os.environ.get("D2LCV_MIRROR"), reason="needs D2LCV_MIRROR")
+    def test_real_cifar(self):
+        from d2lcv.data import CIFAR10
+
+        x, _ = CIFAR10("train").tensors(n=20, generator=_gen())
+        t = augment.cifar_pipeline("flip_crop_erase")
+        out = torch.stack([t(img) for img in x])
+        assert out.shape == (20, 3, 32, 32) and abs(float(out.mean())) < 0.5
+
+    def test_bad_name(self):
+        with pytest.raises(ValueError, match="unknown pipeline 'flip'; choose one of"):
+            augment.cifar_pipeline("flip")
