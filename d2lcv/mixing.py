@@ -39,6 +39,7 @@ __all__ = [
     "CutMix",
     "RICAP",
     "MixUpOrCutMix",
+    "MixedBatches",
 ]
 
 Box = tuple[int, int, int, int]
@@ -398,3 +399,27 @@ class MixUpOrCutMix(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, p={self.p}, mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha}"
+
+
+class MixedBatches:
+    """Wrap a data loader so every batch goes through a batch transform (e.g. :class:`CutMix`).
+
+    Args:
+        loader: yields ``(x, y)`` batches; ``len(loader)`` is kept, so learning-rate
+            schedules that count steps still work.
+        mix: a callable ``(x, y) -> (x_mixed, y_soft)`` such as :class:`MixUp`,
+            :class:`CutMix`, :class:`RICAP` or :class:`MixUpOrCutMix`.
+    """
+
+    def __init__(self, loader, mix) -> None:
+        if not callable(mix):
+            raise TypeError(f"mix must be a callable (x, y) -> (x, y_soft), got {type(mix).__name__}")
+        self.loader, self.mix = loader, mix
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield self.mix(x, y)
+

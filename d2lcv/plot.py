@@ -8,7 +8,7 @@ one exception, and only when a notebook calls it: it sets the notebook's figure 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["use_svg_display", "show_images", "draw_boxes", "plot_history", "LivePlot"]
+__all__ = ["use_svg_display", "show_images", "draw_boxes", "plot_history", "compare_histories", "LivePlot"]
 
 
 def _shell() -> Any:
@@ -197,6 +197,46 @@ def plot_history(
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend()
+    return axes
+
+
+def compare_histories(histories: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> np.ndarray:
+    """Several runs side by side: accuracy curves, and final train vs test accuracy with the gap.
+
+    Args:
+        histories: run name -> :class:`d2lcv.train.History` (or dict of lists) with
+            ``epoch``, ``train_acc`` and ``val_acc``.
+        axes: two axes; default: a new figure.
+
+    Returns:
+        np.ndarray[2] of Axes: curves (train dashed, test solid), and bars of the final values.
+    """
+    if not histories:
+        raise ValueError("histories is empty: pass at least one run")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    axes = np.asarray(axes, dtype=object).flatten()
+    if len(axes) != 2:
+        raise ValueError(f"compare_histories needs 2 axes, got {len(axes)}")
+    names = list(histories)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(names)))
+    for name, color in zip(names, colors):
+        h = histories[name]
+        axes[0].plot(h["epoch"], h["train_acc"], "--", color=color)
+        axes[0].plot(h["epoch"], h["val_acc"], "-", color=color, label=name)
+    axes[0].set(xlabel="epoch", ylabel="accuracy", title="train (dashed) and test (solid)")
+    axes[0].grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    train = np.array([histories[n]["train_acc"][-1] for n in names])
+    test = np.array([histories[n]["val_acc"][-1] for n in names])
+    pos = np.arange(len(names))
+    axes[1].bar(pos - 0.2, train, width=0.4, label="train", color="0.7")
+    axes[1].bar(pos + 0.2, test, width=0.4, label="test", color=colors)
+    for p, tr, te in zip(pos, train, test):
+        axes[1].annotate(f"gap\n{tr - te:+.2f}", (p, max(tr, te) + 0.02), ha="center", fontsize=8)
+    axes[1].set_xticks(pos, names, fontsize=8)
+    axes[1].set(ylim=(0, 1.2), ylabel="final accuracy", title="final accuracy")
+    axes[1].legend(loc="upper right", fontsize=8)
     return axes
 
 

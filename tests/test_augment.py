@@ -147,3 +147,41 @@ class TestCifarPipeline:
     def test_bad_name(self):
         with pytest.raises(ValueError, match="unknown pipeline 'flip'; choose one of"):
             augment.cifar_pipeline("flip")
+
+
+class TestExperimentProtocol:
+    def _data(self, n=32):
+        g = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+        return images, torch.arange(n) % 10
+
+    def test_augmented_images(self):
+        images, labels = self._data()
+        ds = augment.AugmentedImages(images, labels, augment.cifar_pipeline("none"))
+        x, y = ds[3]
+        assert x.dtype == torch.float32 and x.shape == (3, 32, 32) and y == 3
+        assert len(ds) == 32
+
+    def test_augmented_images_bad_input(self):
+        images, labels = self._data()
+        with pytest.raises(ValueError, match=r"images must be uint8 \[N, C, H, W\], got torch.float32"):
+            augment.AugmentedImages(images.float(), labels, augment.cifar_pipeline("none"))
+        with pytest.raises(ValueError, match=r"labels must have shape \[32\], got \(31,\)"):
+            augment.AugmentedImages(images, labels[:31], augment.cifar_pipeline("none"))
+
+    def test_train_with_pipeline_is_reproducible(self):
+        from d2lcv import mixing, models
+
+        images, labels = self._data()
+        test = torch.utils.data.DataLoader(augment.AugmentedImages(images, labels, augment.cifar_pipeline("none")),
+                                           batch_size=16)
+        runs = [
+            augment.train_with_pipeline(lambda: models.resnet_cifar(width=4), images, labels,
+                                        augment.cifar_pipeline("flip_crop"), test, epochs=2, batch_size=8,
+                                        batch_transform=mixing.CutMix(num_classes=10, generator=torch.Generator().manual_seed(0)))
+            for _ in range(2)
+        ]
+        (m1, h1), (m2, h2) = runs
+        assert len(h1) == 2 and h1["train_loss"] == h2["train_loss"] and h1["val_acc"] == h2["val_acc"]
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):
+            assert torch.equal(p1, p2)

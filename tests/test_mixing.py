@@ -272,3 +272,21 @@ class TestSoftTargetCrossEntropy:
             mixing.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 4))
         with pytest.raises(ValueError, match="class-index targets must be int64"):
             mixing.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2))
+
+
+class TestMixedBatches:
+    def test_mixes_every_batch_and_keeps_length(self):
+        x = torch.rand(12, 3, 8, 8)
+        y = torch.arange(12) % 3
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
+        mixed = mixing.MixedBatches(loader, mixing.MixUp(alpha=1.0, num_classes=3, generator=torch.Generator().manual_seed(0)))
+        assert len(mixed) == 3
+        batches = list(mixed)
+        assert len(batches) == 3
+        for xb, yb in batches:
+            assert xb.shape == (4, 3, 8, 8) and yb.shape == (4, 3)
+            torch.testing.assert_close(yb.sum(1), torch.ones(4))
+
+    def test_bad_mix(self):
+        with pytest.raises(TypeError, match="mix must be a callable"):
+            mixing.MixedBatches([], mix=0.5)

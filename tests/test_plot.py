@@ -171,3 +171,18 @@ class TestLivePlot:
     def test_use_svg_display_bad_format(self):
         with pytest.raises(ValueError, match=r"fmt must be 'svg', 'retina' or 'png', got 'jpg'"):
             plot.use_svg_display("jpg")
+
+
+class TestCompareHistories:
+    def test_draws_curves_and_bars(self):
+        runs = {"none": {"epoch": [1, 2], "train_acc": [0.5, 0.9], "val_acc": [0.4, 0.5]},
+                "aug": {"epoch": [1, 2], "train_acc": [0.4, 0.6], "val_acc": [0.4, 0.55]}}
+        axes = plot.compare_histories(runs)
+        assert len(axes[0].lines) == 4  # train and test per run
+        assert len(axes[1].patches) == 4  # train and test bar per run
+        assert [t.get_text() for t in axes[1].get_xticklabels()] == ["none", "aug"]
+        plt.close("all")
+
+    def test_empty(self):
+        with pytest.raises(ValueError, match="histories is empty"):
+            plot.compare_histories({})
