@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COLAB_MARKER = "d2lcv-colab-setup"
 
 
-def _toc_files(toc: dict) -> list[str]:
+def _toc_files(toc: dict | list) -> list[str]:
+    """The ``file`` entries of a jupyter-book toc (or of a list of its entries), in order."""
     files: list[str] = []
 
     def walk(node: object) -> None:
@@ -50,7 +51,9 @@ def _toc_files(toc: dict) -> list[str]:
             for item in node:
                 walk(item)
 
-    walk(toc.get("parts", toc.get("chapters", [])))
+    if isinstance(toc, dict) and ("parts" in toc or "chapters" in toc):
+        toc = toc.get("parts", toc.get("chapters", []))
+    walk(toc)
     return files
 
 
@@ -108,7 +111,8 @@ def build(profile: str | None = None) -> int:
 
 
 def chapter(path: str, profile: str | None = None, force: bool = False) -> int:
-    """Build the book with just one chapter (plus the front and back matter), into
+    """Build the book with just the chapter holding ``path`` (with its sections, plus the
+    front and back matter), into
     ``_build/chapters/<path>/_build/html``; only that notebook is executed (from the
     cache when nothing changed, unless ``force``)."""
     import yaml
@@ -121,8 +125,8 @@ def chapter(path: str, profile: str | None = None, force: bool = False) -> int:
     _kernel_environment(profile)
     rel = page.relative_to(ROOT).with_suffix("").as_posix()
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    for part in toc["parts"]:
-        part["chapters"] = [c for c in part["chapters"] if c["file"].count("/") != 2 or c["file"] == rel]
+    for part in toc["parts"]:  # keep the front and back matter, and the chapter that holds `rel`
+        part["chapters"] = [c for c in part["chapters"] if c["file"].count("/") != 2 or rel in _toc_files([c])]
     toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     out = ROOT / "_build" / "chapters" / rel
     out.mkdir(parents=True, exist_ok=True)
