@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The whole test suite: unit tests, then every chapter notebook under nbval (smoke profile).
+# One thread per process: two xdist workers, their notebook kernels and DataLoader workers
+# share 2 cores, and oversubscribed OpenMP threads spin instead of working.
 test: $(STAMP)
-	D2LCV_PROFILE=smoke MPLBACKEND=Agg TQDM_DISABLE=1 $(BIN)/python -m pytest tests book \
+	D2LCV_PROFILE=smoke MPLBACKEND=Agg TQDM_DISABLE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests book \
 		-n $(WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 --timeout=600 --durations=15
 
