@@ -12,7 +12,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "augment", "boxaug", "config", "conv", "data", "mixing", "models", "plot", "source", "train", "tta", "weights",
+    "anchors", "augment", "boxaug", "boxes", "config", "conv", "data", "detmetrics", "finetune", "mixing", "models",
+    "nms", "plot", "source", "ssd", "style", "train", "tta", "weights",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

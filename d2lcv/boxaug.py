@@ -20,6 +20,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from d2lcv.boxes import check_boxes  # re-exported: it lives with the other box helpers
+
 __all__ = ["detection_transforms", "apply_detection_transform", "check_boxes"]
 
 
@@ -60,21 +62,6 @@ def detection_transforms(train: bool, size: int, *, photometric: bool = True, zo
         steps += [v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes()]
     steps.append(v2.ToDtype(torch.float32, scale=True))
     return v2.Compose(steps)
-
-
-def check_boxes(boxes: Tensor, labels: Tensor | None = None) -> None:
-    """Raise ``ValueError`` unless ``boxes`` is Tensor[N, 4] xyxy with x1 <= x2, y1 <= y2
-    (and ``labels``, if given, is Tensor[N])."""
-    if not isinstance(boxes, Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
-        got = f"shape {tuple(boxes.shape)}" if isinstance(boxes, Tensor) else type(boxes).__name__
-        raise ValueError(f"boxes must be Tensor[N, 4] (x1, y1, x2, y2), got {got}")
-    bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0])
-        raise ValueError(f"boxes must be xyxy with x1 <= x2 and y1 <= y2, got box {i}: {boxes[i].tolist()}")
-    if labels is not None and (not isinstance(labels, Tensor) or labels.shape != (boxes.shape[0],)):
-        got = f"shape {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be Tensor[{boxes.shape[0]}], one per box, got {got}")
 
 
 def apply_detection_transform(

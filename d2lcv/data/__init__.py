@@ -27,6 +27,8 @@ from ._download import (
     read_member,
 )
 from .cifar10 import CIFAR10, CIFAR10_CLASSES, balanced_indices, read_cifar10_archive
+from .detection import EMOJI_DETECTION_CLASSES, BananaDetection, EmojiDetection, detection_collate
+from .hotdog import HOTDOG_CLASSES, Hotdog
 from .images import (
     CONTENT_PHOTOS,
     EMOJI_NAMES,
@@ -54,6 +56,8 @@ __all__ = [
     "Resource", "MirrorFile", "DatasetInfo", "REGISTRY", "dataset_info", "fetch",
     # datasets
     "CIFAR10", "CIFAR10_CLASSES", "balanced_indices", "read_cifar10_archive",
+    "Hotdog", "HOTDOG_CLASSES",
+    "EmojiDetection", "EMOJI_DETECTION_CLASSES", "BananaDetection", "detection_collate",
     "PHOTOS", "PAINTINGS", "CONTENT_PHOTOS", "EMOJI_NAMES",
     "photo_path", "photo_paths", "load_image", "painting", "content_photo",
     "emoji", "emoji_codepoints", "timemachine",
