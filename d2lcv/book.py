@@ -100,6 +100,9 @@ def _kernel_environment(profile: str) -> None:
     notebooks are pages to read; training curves show the progress there)."""
     os.environ["D2LCV_PROFILE"] = profile
     os.environ.setdefault("TQDM_DISABLE", "1")
+    # A non-interactive backend (MPLBACKEND=Agg, as `make test` sets) would make plt.show() a
+    # no-op and silently drop every figure from the pages: the kernels use the inline backend.
+    os.environ.pop("MPLBACKEND", None)
 
 
 def build(profile: str | None = None) -> int:

@@ -166,3 +166,18 @@ def test_chapter_builds_only_that_chapter(monkeypatch):
 def test_chapter_rejects_a_page_that_is_not_a_chapter():
     with pytest.raises(SystemExit, match="is not a chapter notebook listed in _toc.yml"):
         book.chapter(str(BOOK / "intro.md"), profile="smoke")
+
+
+def test_kernel_environment_keeps_figures(monkeypatch):
+    """A build started with MPLBACKEND=Agg must not pass it to the kernels (figures would vanish)."""
+    import os
+
+    from d2lcv import book
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("D2LCV_PROFILE", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    book._kernel_environment("smoke")
+
+    assert "MPLBACKEND" not in os.environ
+    assert os.environ["D2LCV_PROFILE"] == "smoke"
