@@ -10,21 +10,13 @@ Run: python bench/bench_anchors.py [--threads 1] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time  # bench/_timing.py (the script's folder is on sys.path)
 from d2l import torch as d2l
 
 from d2lcv.anchors import generate_anchors, label_anchors
 
-
-def best_time(fn, repeats: int):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - t)
-    return best, out
 
 
 def main() -> None:

@@ -10,21 +10,13 @@ Run: python bench/bench_nms.py [--threads 1] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torchvision.ops as tvops
+from _timing import best_time  # bench/_timing.py (the script's folder is on sys.path)
 
 from d2lcv.nms import batched_nms, nms
 
-
-def best_time(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - t)
-    return best, out
 
 
 def main() -> None:
