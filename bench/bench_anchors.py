@@ -1,4 +1,4 @@
-"""Batched anchor labelling: d2lcv.anchors.label_anchors vs d2l's multibox_target (a loop over images).
+"""Batched anchor labelling: d2lcv.ops.label_anchors vs d2l's multibox_target (a loop over images).
 
 SSD-like anchors: feature maps 32, 16, 8, 4 and 1 cells a side with 4 anchors per cell
 (5,444 anchors); a batch of 32 images with 8 ground-truth boxes each (d2l mislabels
@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import best_time  # bench/_timing.py (the script's folder is on sys.path)
+from d2lcv.utils import best_time
 from d2l import torch as d2l
 
-from d2lcv.anchors import generate_anchors, label_anchors
+from d2lcv.ops import generate_anchors, label_anchors
 
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     d2l_labels = torch.cat([classes[..., None].float(), boxes], -1)  # d2l: [B, G, 5], class first
 
     t_d2l, (o1, m1, l1) = best_time(lambda: d2l.multibox_target(anchors[None], d2l_labels), args.repeats)
-    t_us, (o2, m2, l2) = best_time(lambda: label_anchors(anchors, boxes, classes), args.repeats)
+    t_us, (l2, o2, m2) = best_time(lambda: label_anchors(anchors, boxes, classes), args.repeats)
     same = torch.equal(l1, l2) and torch.equal(m1, m2.reshape(B, -1)) and torch.allclose(o1, o2.reshape(B, -1), atol=1e-3)
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU process time, best of {args.repeats}")
     print(f"{B} images x {len(anchors)} anchors x {G} boxes: positives per image {float((l2 > 0).sum(1).float().mean()):.1f}")

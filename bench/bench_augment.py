@@ -1,6 +1,6 @@
 """Is the data pipeline the bottleneck? Augmentation throughput vs training-step throughput on the CPU.
 
-Prints images/s of the "flip_crop_color" pipeline (d2lcv.augment.cifar_pipeline) on uint8
+Prints images/s of the "flip_crop_color" pipeline (d2lcv.transforms.cifar_pipeline) on uint8
 CIFAR tensors and on PIL images, through a DataLoader with 0 and 2 workers; images/s of a
 training step (forward + backward + SGD step, batch 128) of SimpleCNN(width=32) and
 resnet_cifar(width=16); and their ratio (pipeline / train: above 1, the pipeline keeps up).
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from d2lcv.augment import cifar_pipeline
+from d2lcv.transforms import cifar_pipeline
 from d2lcv.models import SimpleCNN, resnet_cifar
 
 BATCH = 128

@@ -1,4 +1,4 @@
-"""im2col convolution (d2lcv.conv.conv2d_im2col) vs torch.nn.functional.conv2d, on the CPU.
+"""im2col convolution (d2lcv.ops.conv2d_im2col) vs torch.nn.functional.conv2d, on the CPU.
 
 Prints, for a few layer sizes, the best-of-N time of each and their ratio (ours / torch).
 Run: python bench/bench_im2col.py [--threads N] [--repeat N]
@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from d2lcv.conv import conv2d_im2col
+from d2lcv.ops import conv2d_im2col
 
 # (batch, C_in, H=W, C_out, kernel, stride, padding): CIFAR-sized and ImageNet-sized layers
 CASES = [

@@ -1,9 +1,9 @@
-"""COCO mAP: d2lcv.detmetrics.evaluate_detections vs pycocotools' COCOeval on a validation-size set.
+"""COCO mAP: d2lcv.metrics.evaluate_detections vs pycocotools' COCOeval on a validation-size set.
 
-A simulated detector (d2lcv.detmetrics.simulate_detections: jittered, missed, duplicated and
+A simulated detector (d2lcv.metrics.simulate_detections: jittered, missed, duplicated and
 confused ground-truth boxes plus false positives) on --images images of --classes classes.
-Times COCOeval (index the json, loadRes, evaluate, accumulate) and evaluate_detections (from
-the same tensors), CPU process time, and checks mAP, mAP@0.5 and mAP@0.75 agree to 1e-4.
+Times d2lcv.metrics.coco_map (COCO json from the tensors, index, loadRes, evaluate,
+accumulate) and evaluate_detections (from the same tensors), CPU process time, and checks mAP, mAP@0.5 and mAP@0.75 agree to 1e-4.
 Goal: faster, equal values.
 Run: python bench/bench_map.py [--images 5000] [--classes 20]
 """
@@ -11,27 +11,11 @@ Run: python bench/bench_map.py [--images 5000] [--classes 20]
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import time
 
 import torch
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
-from d2lcv.detmetrics import evaluate_detections, simulate_detections, to_coco
-
-
-def coco_map(gt_json: dict, det_json: list) -> list[float]:
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = gt_json
-        coco.createIndex()
-        E = COCOeval(coco, coco.loadRes(det_json), "bbox")
-        E.evaluate()
-        E.accumulate()
-        E.summarize()
-    return [float(E.stats[0]), float(E.stats[1]), float(E.stats[2])]
+from d2lcv.metrics import coco_map, evaluate_detections, simulate_detections, to_coco
 
 
 def main() -> None:
@@ -46,7 +30,8 @@ def main() -> None:
     print(f"{args.images} images, {args.classes} classes, {len(gt_json['annotations'])} boxes, "
           f"{len(det_json)} detections; {args.threads} thread(s), CPU process time")
     t = time.process_time()
-    theirs = coco_map(gt_json, det_json)
+    stats = coco_map(dets, gts, args.classes)
+    theirs = [stats["map"], stats["map_50"], stats["map_75"]]
     t_coco = time.process_time() - t
     t = time.process_time()
     r = evaluate_detections(dets, gts, args.classes)

@@ -1,4 +1,4 @@
-"""d2lcv.nms.nms (pure torch, blocked) vs torchvision.ops.nms (C++) on the CPU.
+"""d2lcv.ops.nms (pure torch, blocked) vs torchvision.ops.nms (C++) on the CPU.
 
 Random boxes in a 1000 x 1000 image (sides 5..105 px, so many overlap), scores uniform,
 IoU threshold 0.5; 1k, 5k and 20k boxes. Checks that both keep the same indices and
@@ -13,9 +13,9 @@ import argparse
 
 import torch
 import torchvision.ops as tvops
-from _timing import best_time  # bench/_timing.py (the script's folder is on sys.path)
+from d2lcv.utils import best_time
 
-from d2lcv.nms import batched_nms, nms
+from d2lcv.ops import batched_nms, nms
 
 
 

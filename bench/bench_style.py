@@ -13,7 +13,7 @@ import time
 import torch
 import torchvision
 
-from d2lcv import style
+from d2lcv import losses, models, recipes
 from d2lcv.config import try_device
 
 
@@ -32,15 +32,15 @@ def main() -> None:
     device = try_device()
     torch.manual_seed(0)
     vgg = torchvision.models.vgg19()
-    extractor = style.FeatureExtractor(vgg.features, [style.CONTENT_LAYER, *style.STYLE_LAYERS], pool="avg").to(device)
-    net = style.TransformNet(args.width, args.residual).to(device).eval()
+    extractor = models.FeatureExtractor(vgg.features, [losses.CONTENT_LAYER, *losses.STYLE_LAYERS], pool="avg").to(device)
+    net = models.TransformNet(args.width, args.residual).to(device).eval()
     painting = torch.rand(3, 256, 256, device=device)
     print(f"device {device}, {torch.get_num_threads()} threads; transform net width {args.width}, "
           f"{args.residual} residual blocks; optimisation = time per Adam iteration x 500")
     print(f"{'size':>10} {'1 iteration':>12} {'500 iterations':>15} {'network':>9} {'speed-up':>9}")
     for s in args.sizes:
         photo = torch.rand(3, s, s, device=device)
-        run = style.stylize(extractor, photo, painting, steps=args.iters, optimizer="adam", progress=False)
+        run = recipes.stylize(extractor, photo, painting, steps=args.iters, optimizer="adam", progress=False)
         per_iter = run.seconds / args.iters
         with torch.no_grad():
             net(photo[None])

@@ -173,7 +173,7 @@ def plot_history(
     """Training and validation curves, one axes per metric, against the epoch.
 
     Args:
-        history: a :class:`d2lcv.train.History`, or a dict of lists, with keys
+        history: a :class:`d2lcv.engine.History`, or a dict of lists, with keys
             ``epoch`` and ``train_<metric>`` / ``val_<metric>``.
         axes: one axes per metric; default: a new figure.
         metrics: the metrics to plot, e.g. ``("loss", "acc")``.
@@ -204,7 +204,7 @@ def compare_histories(histories: Mapping[str, Any], axes: Sequence[Axes] | None 
     """Several runs side by side: accuracy curves, and final train vs test accuracy with the gap.
 
     Args:
-        histories: run name -> :class:`d2lcv.train.History` (or dict of lists) with
+        histories: run name -> :class:`d2lcv.engine.History` (or dict of lists) with
             ``epoch``, ``train_acc`` and ``val_acc``.
         axes: two axes; default: a new figure.
 
@@ -243,7 +243,7 @@ def compare_histories(histories: Mapping[str, Any], axes: Sequence[Axes] | None 
 class LivePlot:
     """Training curves that redraw in place in a notebook, once per :meth:`update`.
 
-    :func:`d2lcv.train.fit` uses it with ``plot=True``. The figure is a bare
+    :func:`d2lcv.engine.fit` uses it with ``plot=True``. The figure is a bare
     ``matplotlib.figure.Figure`` (not pyplot's), shown as a PNG through an IPython
     display handle, so it is drawn once per epoch and not again at the end of the cell.
     Outside a Jupyter kernel, :meth:`update` does nothing.

@@ -6,7 +6,8 @@ import jupytext
 import pytest
 import yaml
 
-from d2lcv import __version__, book
+from d2lcv import __version__
+from d2lcv_book import build as book
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -172,7 +173,7 @@ def test_kernel_environment_keeps_figures(monkeypatch):
     """A build started with MPLBACKEND=Agg must not pass it to the kernels (figures would vanish)."""
     import os
 
-    from d2lcv import book
+    from d2lcv_book import build as book
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("D2LCV_PROFILE", raising=False)

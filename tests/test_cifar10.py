@@ -25,11 +25,8 @@ COLOURS = np.array([[20 * k + 10, 250 - 20 * k, (90 * k) % 256] for k in range(1
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("D2LCV_DATA", str(tmp_path / "cache"))
-    monkeypatch.delenv("D2LCV_MIRROR", raising=False)
-    monkeypatch.setenv("D2LCV_OFFLINE", "1")
-    return tmp_path
+def env(data_env):
+    return data_env(mirror=False, offline=True)
 
 
 def _images(labels: list[int]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for d2lcv.data._download and fetch(): checksums, downloads (against a local HTTP
+"""Tests for d2lcv.data.download, d2lcv.data.archive and fetch(): checksums, downloads (against a local HTTP
 server and file:// URLs, never the internet), cache/mirror lookup, safe extraction."""
 
 from __future__ import annotations

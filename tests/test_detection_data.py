@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from d2lcv.data import REGISTRY
-from d2lcv.data.detection import (
+from d2lcv.data import (
     EMOJI_DETECTION_CLASSES,
     BananaDetection,
     EmojiDetection,
@@ -31,10 +31,8 @@ SMALL = dict(sizes={"train": 6, "val": 3, "test": 2}, image_size=64, backgrounds
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("D2LCV_DATA", str(tmp_path / "cache"))
-    monkeypatch.setenv("D2LCV_OFFLINE", "1")
-    return tmp_path
+def env(data_env):
+    return data_env(mirror=True, offline=True)
 
 
 def _square(colour: tuple[int, int, int], side: int = 8) -> Image.Image:

@@ -14,11 +14,8 @@ from d2lcv.data import HOTDOG_CLASSES, ArchiveError, DatasetNotFoundError, Hotdo
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("D2LCV_DATA", str(tmp_path / "cache"))
-    monkeypatch.delenv("D2LCV_MIRROR", raising=False)
-    monkeypatch.setenv("D2LCV_OFFLINE", "1")
-    return tmp_path
+def env(data_env):
+    return data_env(mirror=False, offline=True)
 
 
 def _png(colour, size=(7, 5)) -> bytes:

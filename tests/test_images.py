@@ -30,11 +30,9 @@ needs_mirror = pytest.mark.skipif(not MIRROR, reason="D2LCV_MIRROR is not set (o
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
+def env(data_env):
     """Empty cache, downloads off, the real mirror only where the environment names one."""
-    monkeypatch.setenv("D2LCV_DATA", str(tmp_path / "cache"))
-    monkeypatch.setenv("D2LCV_OFFLINE", "1")
-    return tmp_path
+    return data_env(mirror=True, offline=True)
 
 
 @pytest.fixture

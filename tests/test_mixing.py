@@ -1,14 +1,14 @@
-"""d2lcv.mixing: pixel-counting label checks, torchvision parity, properties, bad inputs."""
+"""d2lcv.transforms.mixing: pixel-counting label checks, torchvision parity, properties, bad inputs."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from d2lcv import mixing
+from d2lcv import losses, transforms
 
-AUGS = [mixing.mixup, mixing.cutmix, mixing.ricap]
-PASTING = [mixing.cutmix, mixing.ricap]
+AUGS = [transforms.mixup, transforms.cutmix, transforms.ricap]
+PASTING = [transforms.cutmix, transforms.ricap]
 
 
 def _gen(seed=0):
@@ -31,7 +31,7 @@ class TestMixUp:
     def test_fixed_lambda_formula(self):
         x, y = torch.randn(4, 3, 5, 5, generator=_gen()), torch.tensor([0, 1, 2, 0])
         index = torch.tensor([1, 0, 3, 2])
-        xm, ym = mixing.mixup(x, y, num_classes=3, lam=0.3, index=index)
+        xm, ym = transforms.mixup(x, y, num_classes=3, lam=0.3, index=index)
         torch.testing.assert_close(xm, 0.3 * x + 0.7 * x[index])
         # image 0 (class 0) with image 1 (class 1): 0.3 * e0 + 0.7 * e1
         torch.testing.assert_close(ym[0], torch.tensor([0.3, 0.7, 0.0]))
@@ -47,7 +47,7 @@ class TestMixUp:
         lam = float(tv._dist.sample(()))
         torch.manual_seed(3)
         x_tv, y_tv = tv(x, y)
-        xm, ym = mixing.mixup(x, y, num_classes=4, lam=lam, index=torch.arange(5).roll(1))
+        xm, ym = transforms.mixup(x, y, num_classes=4, lam=lam, index=torch.arange(5).roll(1))
         torch.testing.assert_close(xm, x_tv)
         torch.testing.assert_close(ym, y_tv)
 
@@ -56,7 +56,7 @@ class TestMixUp:
         # over many batches agrees (standard error about 0.01 per estimate).
         x, y = torch.randn(2, 1, 2, 2), torch.tensor([0, 1])
         g = _gen(1)
-        ours = [mixing.mixup(x, y, alpha=0.4, num_classes=2, generator=g, index=torch.tensor([1, 0]))[1][0, 0] for _ in range(1000)]
+        ours = [transforms.mixup(x, y, alpha=0.4, num_classes=2, generator=g, index=torch.tensor([1, 0]))[1][0, 0] for _ in range(1000)]
         torch.manual_seed(1)
         tv = v2.MixUp(alpha=0.4, num_classes=2)
         theirs = [tv(x, y)[1][0, 0] for _ in range(1000)]
@@ -66,14 +66,14 @@ class TestMixUp:
     def test_uint8_raises(self):
         x, y = _identity_batch(dtype=torch.uint8)
         with pytest.raises(TypeError, match="floating point"):
-            mixing.mixup(x, y, num_classes=6)
+            transforms.mixup(x, y, num_classes=6)
 
 
 class TestCutMix:
     def test_hand_worked_box(self):
         # a 2x3 box (rows 1..2, cols 0..2) of a 4x4 image: 6/16 of image 1 pasted onto image 0
         x, y = _identity_batch(B=2, H=4, W=4)
-        xm, ym = mixing.cutmix(x, y, num_classes=2, box=(0, 1, 3, 3), index=torch.tensor([1, 0]))
+        xm, ym = transforms.cutmix(x, y, num_classes=2, box=(0, 1, 3, 3), index=torch.tensor([1, 0]))
         expected = torch.zeros(4, 4)
         expected[1:3, 0:3] = 1
         assert torch.equal(xm[0, 0], expected)
@@ -93,7 +93,7 @@ class TestCutMix:
                 continue
             rows, cols = changed.any(1).nonzero(), changed.any(0).nonzero()
             box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-            xm, ym = mixing.cutmix(x, y, num_classes=4, box=box, index=torch.arange(4).roll(1))
+            xm, ym = transforms.cutmix(x, y, num_classes=4, box=box, index=torch.arange(4).roll(1))
             torch.testing.assert_close(xm, x_tv)
             torch.testing.assert_close(ym, y_tv)
             checked += 1
@@ -105,7 +105,7 @@ class TestCutMix:
         g, img = _gen(2), torch.empty(1, 3, 32, 32)
         ours = []
         for _ in range(2000):
-            x1, y1, x2, y2 = mixing.cutmix_box(mixing._beta(1.0, 1.0, g), 32, 32, generator=g)
+            x1, y1, x2, y2 = transforms.cutmix_box(transforms.mixing._beta(1.0, 1.0, g), 32, 32, generator=g)
             ours.append((x2 - x1) * (y2 - y1) / 1024)
         torch.manual_seed(2)
         tv = v2.CutMix(alpha=1.0, num_classes=2)
@@ -115,13 +115,13 @@ class TestCutMix:
     @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
     def test_dtype_kept(self, dtype):
         x, y = _identity_batch(dtype=dtype)
-        xm, ym = mixing.cutmix(x, y, num_classes=6, generator=_gen())
+        xm, ym = transforms.cutmix(x, y, num_classes=6, generator=_gen())
         assert xm.dtype == dtype and ym.dtype == torch.float32
 
     def test_bad_box(self):
         x, y = _identity_batch(H=4, W=4)
         with pytest.raises(ValueError, match="box must satisfy"):
-            mixing.cutmix(x, y, num_classes=6, box=(2, 0, 1, 4))
+            transforms.cutmix(x, y, num_classes=6, box=(2, 0, 1, 4))
 
 
 class TestRICAP:
@@ -129,20 +129,20 @@ class TestRICAP:
         # four patches: each output image is made of pixels of at most 4 source images
         x, y = _identity_batch(B=8, H=16, W=16)
         for seed in range(5):
-            xm, ym = mixing.ricap(x, y, beta=0.3, num_classes=8, generator=_gen(seed))
+            xm, ym = transforms.ricap(x, y, beta=0.3, num_classes=8, generator=_gen(seed))
             assert ((_pixel_fractions(xm, 8) > 0).sum(1) <= 4).all()
             assert ((ym > 0).sum(1) <= 4).all()
 
     def test_boundary_at_a_corner_copies_whole_images(self):
         # beta tiny: w and h are 0 or W, H, so one patch is the whole canvas and the label one-hot
         x, y = _identity_batch(B=4, H=8, W=8)
-        xm, ym = mixing.ricap(x, y, beta=1e-3, num_classes=4, generator=_gen())
+        xm, ym = transforms.ricap(x, y, beta=1e-3, num_classes=4, generator=_gen())
         assert set(ym.unique().tolist()) == {0.0, 1.0}
         torch.testing.assert_close(ym, _pixel_fractions(xm, 4))
 
     def test_uint8(self):
         x, y = _identity_batch(dtype=torch.uint8)
-        xm, ym = mixing.ricap(x, y, num_classes=6, generator=_gen())
+        xm, ym = transforms.ricap(x, y, num_classes=6, generator=_gen())
         assert xm.dtype == torch.uint8
         torch.testing.assert_close(_pixel_fractions(xm, 6), ym)
 
@@ -170,7 +170,7 @@ class TestCommon:
 
     def test_soft_labels_compose(self, aug):
         x, y = torch.rand(8, 3, 10, 10, generator=_gen()), torch.randint(0, 7, (8,), generator=_gen())
-        _, y1 = mixing.mixup(x, y, num_classes=7, generator=_gen(2))
+        _, y1 = transforms.mixup(x, y, num_classes=7, generator=_gen(2))
         _, y2 = aug(x, y1, generator=_gen(3))  # num_classes may be omitted for soft labels
         torch.testing.assert_close(y2.sum(1), torch.ones(8))
 
@@ -204,7 +204,7 @@ class TestCommon:
             aug(x, F.one_hot(y, 4).float(), num_classes=5)
         with pytest.raises(ValueError, match="B=4"):
             aug(x, y[:3], num_classes=4)
-        param = "beta" if aug is mixing.ricap else "alpha"
+        param = "beta" if aug is transforms.ricap else "alpha"
         for bad in (0.0, -1.0):
             with pytest.raises(ValueError, match=f"{param} must be > 0, got {bad}"):
                 aug(x, y, num_classes=4, **{param: bad})
@@ -214,9 +214,9 @@ class TestModules:
     @pytest.mark.parametrize(
         "module, fn, kw",
         [
-            (mixing.MixUp, mixing.mixup, {"alpha": 0.4}),
-            (mixing.CutMix, mixing.cutmix, {"alpha": 1.0}),
-            (mixing.RICAP, mixing.ricap, {"beta": 0.3}),
+            (transforms.MixUp, transforms.mixup, {"alpha": 0.4}),
+            (transforms.CutMix, transforms.cutmix, {"alpha": 1.0}),
+            (transforms.RICAP, transforms.ricap, {"beta": 0.3}),
         ],
     )
     def test_module_equals_function(self, module, fn, kw):
@@ -228,50 +228,50 @@ class TestModules:
     def test_mixup_or_cutmix_extremes(self):
         # p=1 is always mixup: every pixel is a blend; p=0 always cutmix: pixels are copies
         x, y = _identity_batch(B=4)
-        xm, _ = mixing.MixUpOrCutMix(4, p=1.0, generator=_gen())(x, y)
+        xm, _ = transforms.MixUpOrCutMix(4, p=1.0, generator=_gen())(x, y)
         assert not torch.equal(xm, x)
-        xc, yc = mixing.MixUpOrCutMix(4, p=0.0, generator=_gen())(x, y)
+        xc, yc = transforms.MixUpOrCutMix(4, p=0.0, generator=_gen())(x, y)
         torch.testing.assert_close(yc, _pixel_fractions(xc, 4))
 
     def test_bad_params(self):
         with pytest.raises(ValueError, match="alpha must be > 0, got 0"):
-            mixing.MixUp(0, 10)
+            transforms.MixUp(0, 10)
         with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
-            mixing.MixUpOrCutMix(10, p=1.5)
+            transforms.MixUpOrCutMix(10, p=1.5)
 
 
 class TestSoftTargetCrossEntropy:
     def test_one_hot_and_indices_match_cross_entropy(self):
         logits, y = torch.randn(5, 4, generator=_gen()), torch.tensor([0, 3, 1, 1, 2])
         ref = F.cross_entropy(logits, y)
-        torch.testing.assert_close(mixing.soft_target_cross_entropy(logits, y), ref)
-        torch.testing.assert_close(mixing.soft_target_cross_entropy(logits, F.one_hot(y, 4).float()), ref)
+        torch.testing.assert_close(losses.soft_target_cross_entropy(logits, y), ref)
+        torch.testing.assert_close(losses.soft_target_cross_entropy(logits, F.one_hot(y, 4).float()), ref)
 
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
     def test_probabilities_match_cross_entropy(self, dtype):
         logits = torch.randn(5, 4, generator=_gen(), dtype=dtype)
         probs = torch.rand(5, 4, generator=_gen(1), dtype=dtype).softmax(1)
-        torch.testing.assert_close(mixing.soft_target_cross_entropy(logits, probs), F.cross_entropy(logits, probs))
+        torch.testing.assert_close(losses.soft_target_cross_entropy(logits, probs), F.cross_entropy(logits, probs))
 
     def test_hand_worked(self):
         # uniform logits over 2 classes: -log(1/2) whatever the target
-        out = mixing.soft_target_cross_entropy(torch.zeros(3, 2), torch.tensor([[0.3, 0.7]] * 3))
+        out = losses.soft_target_cross_entropy(torch.zeros(3, 2), torch.tensor([[0.3, 0.7]] * 3))
         torch.testing.assert_close(out, torch.log(torch.tensor(2.0)))
 
     def test_gradient_matches_cross_entropy(self):
         logits = torch.randn(3, 5, generator=_gen(), requires_grad=True)
         probs = torch.rand(3, 5, generator=_gen(1)).softmax(1)
-        (g1,) = torch.autograd.grad(mixing.soft_target_cross_entropy(logits, probs), logits)
+        (g1,) = torch.autograd.grad(losses.soft_target_cross_entropy(logits, probs), logits)
         (g2,) = torch.autograd.grad(F.cross_entropy(logits, probs), logits)
         torch.testing.assert_close(g1, g2)
 
     def test_bad_inputs(self):
         with pytest.raises(ValueError, match=r"logits must be Tensor\[B, K\], got shape \(4,\)"):
-            mixing.soft_target_cross_entropy(torch.zeros(4), torch.zeros(4, dtype=torch.int64))
+            losses.soft_target_cross_entropy(torch.zeros(4), torch.zeros(4, dtype=torch.int64))
         with pytest.raises(ValueError, match=r"shape of logits \(2, 3\), got torch.float32 \(2, 4\)"):
-            mixing.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 4))
+            losses.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 4))
         with pytest.raises(ValueError, match="class-index targets must be int64"):
-            mixing.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2))
+            losses.soft_target_cross_entropy(torch.zeros(2, 3), torch.zeros(2))
 
 
 class TestMixedBatches:
@@ -279,7 +279,7 @@ class TestMixedBatches:
         x = torch.rand(12, 3, 8, 8)
         y = torch.arange(12) % 3
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
-        mixed = mixing.MixedBatches(loader, mixing.MixUp(alpha=1.0, num_classes=3, generator=torch.Generator().manual_seed(0)))
+        mixed = transforms.MixedBatches(loader, transforms.MixUp(alpha=1.0, num_classes=3, generator=torch.Generator().manual_seed(0)))
         assert len(mixed) == 3
         batches = list(mixed)
         assert len(batches) == 3
@@ -289,4 +289,4 @@ class TestMixedBatches:
 
     def test_bad_mix(self):
         with pytest.raises(TypeError, match="mix must be a callable"):
-            mixing.MixedBatches([], mix=0.5)
+            transforms.MixedBatches([], mix=0.5)

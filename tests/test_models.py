@@ -46,7 +46,7 @@ class TestResNetCIFAR:
         x = model.stem(x)
         assert x.shape == (2, 8, 32, 32)  # no stride, no max-pool
         expected = [(2, 8, 32, 32), (2, 16, 16, 16), (2, 32, 8, 8), (2, 64, 4, 4)]
-        for name, shape in zip(model.stages, expected):
+        for name, shape in zip(model.residual_stages, expected):
             x = getattr(model, name)(x)
             assert x.shape == shape, name
         assert model.forward_features(torch.randn(2, 3, 32, 32)).shape == (2, 64)
@@ -54,7 +54,7 @@ class TestResNetCIFAR:
 
     def test_named_stages(self):
         model = resnet_cifar(width=8)
-        assert model.stages == ("stage1", "stage2", "stage3", "stage4")
+        assert model.residual_stages == ("stage1", "stage2", "stage3", "stage4")
         top = [name for name, _ in model.named_children()]
         assert top == ["stem", "stage1", "stage2", "stage3", "stage4", "pool", "fc"]
         assert isinstance(model.fc, nn.Linear) and model.fc.in_features == 64
@@ -80,7 +80,7 @@ class TestResNetCIFAR:
 
     def test_fewer_stages(self):
         model = ResNetCIFAR(width=8, blocks_per_stage=(1, 1))
-        assert model.stages == ("stage1", "stage2") and not hasattr(model, "stage3")
+        assert model.residual_stages == ("stage1", "stage2") and not hasattr(model, "stage3")
         assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
     def test_zero_init_residual_makes_blocks_identity_plus_relu(self):
@@ -89,10 +89,12 @@ class TestResNetCIFAR:
         x = torch.randn(2, 8, 8, 8)
         torch.testing.assert_close(block.eval()(x), torch.relu(x))
 
-    def test_freeze_stages(self):
+    def test_stages_are_the_units_of_freezing(self):
+        from d2lcv.models import freeze, stage_names
+
         model = resnet_cifar(width=8)
-        for name in ("stem", *model.stages[:2]):
-            getattr(model, name).requires_grad_(False)
+        assert stage_names(model) == ["stem", *model.residual_stages, "fc"]
+        freeze(model, ["stem", *model.residual_stages[:2]])
         model(torch.randn(2, 3, 32, 32)).sum().backward()
         assert model.stage1[0].conv1.weight.grad is None
         assert model.stage3[0].conv1.weight.grad is not None
@@ -112,7 +114,7 @@ class TestBasicBlock:
 
 class TestTraining:
     def test_simple_cnn_learns_bright_vs_dark(self):
-        from d2lcv.train import fit, make_loader
+        from d2lcv.engine import fit, make_loader
 
         g = torch.Generator().manual_seed(0)
         y = torch.arange(128) % 2

@@ -1,10 +1,10 @@
-"""d2lcv.nms: greedy, batched and soft NMS; parity with torchvision.ops, ties included."""
+"""d2lcv.ops.nms: greedy, batched and soft NMS; parity with torchvision.ops, ties included."""
 
 import pytest
 import torch
 import torchvision.ops as tvops
 
-from d2lcv.nms import batched_nms, nms, soft_nms
+from d2lcv.ops import batched_nms, nms, soft_nms
 
 
 def _case(n, seed, tie_decimals=1):
@@ -91,7 +91,7 @@ class TestBatchedNMS:
 
 def _soft_nms_loop(boxes, scores, sigma, thresh, method, iou_thr):
     """Bodla et al.'s Algorithm 1, one box at a time."""
-    from d2lcv.boxes import box_iou
+    from d2lcv.ops import box_iou
 
     s = scores.clone().tolist()
     idx = list(range(len(s)))

@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from d2lcv import plot  # noqa: E402
-from d2lcv.train import History  # noqa: E402
+from d2lcv.engine import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Tests for d2lcv.ssd: shapes and anchor order, the loss against a per-image loop,
+"""Tests for d2lcv.models.detection.ssd (and its loss and recipe): shapes and anchor order, the loss against a per-image loop,
 prediction by hand, training, and the chapter's mAP against pycocotools on a real (briefly
 trained) SSD's detections."""
 
@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from d2lcv import ssd
-from d2lcv.anchors import generate_anchors
+from d2lcv import losses, recipes, transforms
+from d2lcv.models.detection import ssd
+from d2lcv.ops import generate_anchors
 
 MIRROR = os.environ.get("D2LCV_MIRROR", "").strip()
 needs_mirror = pytest.mark.skipif(not MIRROR, reason="D2LCV_MIRROR is not set (offline dataset mirror)")
@@ -100,7 +101,7 @@ class TestLoss:
         labels[1, 7] = 2  # image 2 has no positive: no negatives either
         mask = (labels > 0)[..., None].expand(-1, -1, 4).float()
         offsets = torch.randn(B, A, 4, generator=g) * mask
-        loss, cls_loss, box_loss = ssd.ssd_loss(cls_logits, box_offsets, labels, offsets, mask)
+        loss, cls_loss, box_loss = losses.ssd_loss(cls_logits, box_offsets, labels, offsets, mask)
         ref_cls, ref_box = _loss_by_loop(cls_logits, box_offsets, labels, offsets, mask)
         assert cls_loss.item() == pytest.approx(ref_cls, rel=1e-5)
         assert box_loss.item() == pytest.approx(ref_box, rel=1e-5)
@@ -111,14 +112,14 @@ class TestLoss:
         mask = (labels > 0)[..., None].expand(-1, -1, 4).float()
         offsets = torch.randn(1, 4, 4) * mask
         logits = (F.one_hot(labels, 3).float() * 50).requires_grad_()
-        loss, _, _ = ssd.ssd_loss(logits, offsets.clone(), labels, offsets, mask)
+        loss, _, _ = losses.ssd_loss(logits, offsets.clone(), labels, offsets, mask)
         assert loss.item() == pytest.approx(0.0, abs=1e-6)
         loss.backward()
         assert logits.grad is not None
 
     def test_bad_shapes(self):
         with pytest.raises(ValueError, match="expected labels"):
-            ssd.ssd_loss(torch.zeros(1, 4, 3), torch.zeros(1, 4, 4), torch.zeros(1, 5, dtype=torch.int64),
+            losses.ssd_loss(torch.zeros(1, 4, 3), torch.zeros(1, 4, 4), torch.zeros(1, 5, dtype=torch.int64),
                          torch.zeros(1, 4, 4), torch.zeros(1, 4, 4))
 
 
@@ -180,51 +181,58 @@ class TestTraining:
         def run():
             torch.manual_seed(0)
             model = ssd.SSD(num_classes=1, widths=(8, 16, 16, 16, 16))
-            return ssd.train_ssd(model, _toy_batches(), epochs=6, lr=1e-2, progress=False)
+            return recipes.train_ssd(model, _toy_batches(), epochs=6, lr=1e-2, progress=False)
 
         h = run()
-        assert h.keys() == ["epoch", "train_loss", "cls_loss", "box_loss", "lr", "time"]
+        assert h.keys() == ["epoch", "train_loss", "train_cls_loss", "train_box_loss", "lr", "time"]
         assert h["train_loss"][-1] < 0.7 * h["train_loss"][0]
         assert h["train_loss"] == run()["train_loss"]
 
+    def test_continues_a_history(self):
+        torch.manual_seed(0)
+        model = ssd.SSD(num_classes=1, widths=(8, 16, 16, 16, 16))
+        h = recipes.train_ssd(model, _toy_batches(), epochs=1, lr=1e-2, progress=False)
+        same = recipes.train_ssd(model, _toy_batches(), epochs=2, lr=1e-3, progress=False, history=h)
+        assert same is h and h["epoch"] == [1.0, 2.0, 3.0]
+
     def test_bad_epochs(self):
         with pytest.raises(ValueError, match="epochs must be >= 1"):
-            ssd.train_ssd(ssd.SSD(1), [], epochs=0)
+            recipes.train_ssd(ssd.SSD(1), [], epochs=0)
 
     def test_transforms(self):
-        from d2lcv.boxaug import apply_detection_transform
+        from d2lcv.transforms import apply_detection_transform
 
         torch.manual_seed(0)
         image = torch.randint(0, 256, (3, 100, 100), dtype=torch.uint8)
         boxes, labels = torch.tensor([[10.0, 10, 60, 60]]), torch.tensor([1])
         for train in (True, False):
-            out, b, l = apply_detection_transform(ssd.ssd_transforms(train, 64), image, boxes, labels)
+            out, b, l = apply_detection_transform(transforms.ssd_transforms(train, 64), image, boxes, labels)
             assert out.shape == (3, 64, 64) and out.dtype == torch.float32
             assert (b >= 0).all() and (b <= 64).all() and len(b) == len(l)
-        _, b, _ = apply_detection_transform(ssd.ssd_transforms(False, 50), image, boxes, labels)
+        _, b, _ = apply_detection_transform(transforms.ssd_transforms(False, 50), image, boxes, labels)
         assert b.tolist() == [[5.0, 5.0, 30.0, 30.0]]
 
 
 @needs_mirror
 def test_map_equals_pycocotools_on_real_detections(tmp_path, monkeypatch):
-    """The chapter's mAP (d2lcv.detmetrics) and COCOeval agree to 1e-4 on a real SSD's detections,
+    """The chapter's mAP (d2lcv.metrics) and COCOeval agree to 1e-4 on a real SSD's detections,
     evaluated against the dataset's own COCO json file."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     from torch.utils.data import DataLoader
 
     from d2lcv.data.detection import EmojiDetection, detection_collate
-    from d2lcv.detmetrics import evaluate_detections
+    from d2lcv.metrics import evaluate_detections
 
     monkeypatch.setenv("D2LCV_DATA", str(tmp_path))
     monkeypatch.setenv("D2LCV_OFFLINE", "1")
     kw = dict(sizes={"train": 96, "val": 24}, image_size=64, backgrounds=("photos",))
-    train = EmojiDetection("train", ssd.ssd_transforms(False, 64), **kw)
+    train = EmojiDetection("train", transforms.ssd_transforms(False, 64), **kw)
     val = EmojiDetection("val", **kw)
     torch.manual_seed(0)
     model = ssd.SSD(len(train.classes), widths=(8, 16, 32, 32, 32))
     loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=detection_collate)
-    ssd.train_ssd(model, loader, epochs=5, lr=1e-2, progress=False)
+    recipes.train_ssd(model, loader, epochs=5, lr=1e-2, progress=False)
     dets = ssd.detect(model, val, score_threshold=0.01)
     assert sum(len(d["scores"]) for d in dets) > 100
     ours = evaluate_detections(dets, val.targets, len(val.classes))

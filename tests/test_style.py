@@ -1,4 +1,4 @@
-"""d2lcv.style: Gram matrix against an explicit sum, losses zero at the target and positive
+"""d2lcv style transfer (models.style, losses.style, recipes.style): Gram matrix against an explicit sum, losses zero at the target and positive
 elsewhere, gradients to the image only, layer selection by name, clamped outputs, bad inputs."""
 
 import pytest
@@ -8,7 +8,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from d2lcv import style
+from d2lcv import losses, models, recipes, transforms
 
 
 def _gen(seed=0):
@@ -26,26 +26,26 @@ def _tiny_vgg(seed=0):
 
 
 def _extractor(layers=("relu1_1", "relu1_2", "relu2_1"), **kwargs):
-    return style.FeatureExtractor(_tiny_vgg(), layers, **kwargs)
+    return models.FeatureExtractor(_tiny_vgg(), layers, **kwargs)
 
 
 class TestLayerNames:
     def test_vgg19_names(self):
-        names = style.vgg_layer_names(torchvision.models.vgg19().features)
+        names = models.vgg_layer_names(torchvision.models.vgg19().features)
         assert len(names) == 37
         assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
         assert names[-3:] == ["conv5_4", "relu5_4", "pool5"]
-        assert {"relu4_2", *style.STYLE_LAYERS} <= set(names)
+        assert {"relu4_2", *losses.STYLE_LAYERS} <= set(names)
 
     def test_rejects_other_layers(self):
         with pytest.raises(ValueError, match="BatchNorm2d"):
-            style.vgg_layer_names(torchvision.models.vgg11_bn().features)
+            models.vgg_layer_names(torchvision.models.vgg11_bn().features)
 
 
 class TestFeatureExtractor:
     def test_returns_chosen_layers_by_name_matching_a_manual_pass(self):
         features = _tiny_vgg()
-        ext = style.FeatureExtractor(features, ["relu2_1", "conv1_1"])
+        ext = models.FeatureExtractor(features, ["relu2_1", "conv1_1"])
         x = torch.rand(2, 3, 8, 8, generator=_gen())
         out = ext(x)
         assert list(out) == ["conv1_1", "relu2_1"]  # in network order
@@ -62,8 +62,13 @@ class TestFeatureExtractor:
         assert not any(p.requires_grad for p in ext.parameters())
 
     def test_average_pooling(self):
-        ext = _extractor(["relu2_1"], pool="avg")
-        assert isinstance(ext.body.pool1, nn.AvgPool2d)
+        ext = _extractor(["relu1_2", "relu2_1"], pool="avg")
+        x = torch.rand(2, 3, 8, 8)
+        out = ext(x)
+        conv2_1 = ext.body.conv2_1
+        expected = F.relu(conv2_1(F.avg_pool2d(out["relu1_2"], 2)))  # pool1 averages, not max
+        torch.testing.assert_close(out["relu2_1"], expected)
+        assert not torch.allclose(expected, F.relu(conv2_1(F.max_pool2d(out["relu1_2"], 2))))
 
     def test_missing_layer(self):
         with pytest.raises(ValueError, match=r"unknown layer\(s\) \['relu9_1'\]"):
@@ -78,22 +83,22 @@ class TestFeatureExtractor:
     def test_normalize_filters_sets_mean_activations_to_one(self):
         ext = _extractor(["relu2_1"])
         images = torch.rand(3, 3, 8, 8, generator=_gen())
-        style.normalize_filters_(ext, images)
+        models.normalize_filters_(ext, images)
         with torch.no_grad():
             out = ext(images)
         torch.testing.assert_close(out["relu2_1"].mean(dim=(0, 2, 3)), torch.ones(8))
         ext = _extractor(["relu1_2"])
-        style.normalize_filters_(ext, images, per="layer")
+        models.normalize_filters_(ext, images, per="layer")
         with torch.no_grad():
             torch.testing.assert_close(ext(images)["relu1_2"].mean(), torch.tensor(1.0))
         with pytest.raises(ValueError, match="per must be"):
-            style.normalize_filters_(ext, images, per="channel")
+            models.normalize_filters_(ext, images, per="channel")
 
 
 class TestGramMatrix:
     def test_against_an_explicit_sum(self):
         x = torch.randn(2, 3, 4, 5, generator=_gen(), dtype=torch.float64)
-        G = style.gram_matrix(x)
+        G = losses.gram_matrix(x)
         expected = torch.zeros(2, 3, 3, dtype=torch.float64)
         for b in range(2):
             for i in range(3):
@@ -105,33 +110,33 @@ class TestGramMatrix:
     def test_hand_worked(self):
         # one 1x2 map per channel: F = [[1, 2], [3, 4]] -> F F^T = [[5, 11], [11, 25]]
         x = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
-        torch.testing.assert_close(style.gram_matrix(x), torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]))
+        torch.testing.assert_close(losses.gram_matrix(x), torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]))
 
     def test_bad_shape(self):
         with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
-            style.gram_matrix(torch.rand(3, 4, 4))
+            losses.gram_matrix(torch.rand(3, 4, 4))
 
 
 class TestLosses:
     def test_content_loss_zero_at_target_positive_elsewhere(self):
         P = torch.rand(1, 4, 3, 3, generator=_gen())
-        assert style.content_loss(P, P) == 0
+        assert losses.content_loss(P, P) == 0
         Fx = P.clone()
         Fx[0, 0, 0, 0] += 2.0
-        torch.testing.assert_close(style.content_loss(Fx, P), torch.tensor(2.0))  # 1/2 * 2^2
+        torch.testing.assert_close(losses.content_loss(Fx, P), torch.tensor(2.0))  # 1/2 * 2^2
 
     def test_content_loss_size_mismatch(self):
         with pytest.raises(ValueError, match="same image size"):
-            style.content_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 4, 3, 4))
+            losses.content_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 4, 3, 4))
 
     def test_style_loss_formula_zero_at_target_positive_elsewhere(self):
         f = torch.rand(1, 4, 3, 5, generator=_gen(), dtype=torch.float64)
-        A = style.gram_matrix(f)[0]
-        assert style.style_loss({"l": f}, {"l": A}) == 0
+        A = losses.gram_matrix(f)[0]
+        assert losses.style_loss({"l": f}, {"l": A}) == 0
         g = f + 0.1 * torch.rand(f.shape, generator=_gen(1), dtype=torch.float64)
         N, M = 4, 15
-        expected = ((style.gram_matrix(g)[0] - A) ** 2).sum() / (4 * N**2 * M**2)
-        torch.testing.assert_close(style.style_loss({"l": g}, {"l": A}), expected)
+        expected = ((losses.gram_matrix(g)[0] - A) ** 2).sum() / (4 * N**2 * M**2)
+        torch.testing.assert_close(losses.style_loss({"l": g}, {"l": A}), expected)
         assert expected > 0
 
     def test_style_loss_ignores_positions(self):
@@ -139,48 +144,48 @@ class TestLosses:
         f = torch.rand(1, 4, 3, 5, generator=_gen())
         perm = torch.randperm(15, generator=_gen())
         shuffled = f.flatten(2)[:, :, perm].view_as(f)
-        A = style.gram_matrix(f)[0]
-        torch.testing.assert_close(style.style_loss({"l": shuffled}, {"l": A}), torch.tensor(0.0), atol=1e-6, rtol=0)
+        A = losses.gram_matrix(f)[0]
+        torch.testing.assert_close(losses.style_loss({"l": shuffled}, {"l": A}), torch.tensor(0.0), atol=1e-6, rtol=0)
 
     def test_style_loss_layer_weights(self):
         f1, f2 = torch.rand(1, 2, 3, 3, generator=_gen()), torch.rand(1, 3, 2, 2, generator=_gen(1))
         targets = {"a": torch.zeros(2, 2), "b": torch.zeros(3, 3)}
-        ea = style.style_loss({"a": f1}, {"a": targets["a"]})
-        eb = style.style_loss({"b": f2}, {"b": targets["b"]})
-        both = style.style_loss({"a": f1, "b": f2}, targets, {"a": 0.25, "b": 2.0})
+        ea = losses.style_loss({"a": f1}, {"a": targets["a"]})
+        eb = losses.style_loss({"b": f2}, {"b": targets["b"]})
+        both = losses.style_loss({"a": f1, "b": f2}, targets, {"a": 0.25, "b": 2.0})
         torch.testing.assert_close(both, 0.25 * ea + 2.0 * eb)
-        torch.testing.assert_close(style.style_loss({"a": f1, "b": f2}, targets), (ea + eb) / 2)
+        torch.testing.assert_close(losses.style_loss({"a": f1, "b": f2}, targets), (ea + eb) / 2)
 
     def test_style_loss_bad_inputs(self):
         f = torch.rand(1, 4, 3, 3)
         with pytest.raises(ValueError, match=r"must be \[4, 4\] for 4 channels"):
-            style.style_loss({"l": f}, {"l": torch.zeros(3, 3)})
+            losses.style_loss({"l": f}, {"l": torch.zeros(3, 3)})
         with pytest.raises(ValueError, match="no features for style layer"):
-            style.style_loss({"l": f}, {"m": torch.zeros(4, 4)})
+            losses.style_loss({"l": f}, {"m": torch.zeros(4, 4)})
         with pytest.raises(ValueError, match="weights must name"):
-            style.style_loss({"l": f}, {"l": torch.zeros(4, 4)}, {"m": 1.0})
+            losses.style_loss({"l": f}, {"l": torch.zeros(4, 4)}, {"m": 1.0})
         with pytest.raises(ValueError, match="empty"):
-            style.style_loss({"l": f}, {})
+            losses.style_loss({"l": f}, {})
 
     def test_tv_loss(self):
-        assert style.tv_loss(torch.full((2, 3, 5, 5), 0.3)) == 0
+        assert losses.tv_loss(torch.full((2, 3, 5, 5), 0.3)) == 0
         x = torch.zeros(1, 1, 2, 2)
         x[0, 0, 0, 0] = 1.0  # two neighbours differ by 1
-        torch.testing.assert_close(style.tv_loss(x), torch.tensor(2.0))
+        torch.testing.assert_close(losses.tv_loss(x), torch.tensor(2.0))
         with pytest.raises(ValueError, match="images"):
-            style.tv_loss(torch.rand(5, 5))
+            losses.tv_loss(torch.rand(5, 5))
 
     def test_perceptual_loss_parts(self):
         ext = _extractor(["relu1_1", "relu2_1"])
         x = torch.rand(1, 3, 8, 8, generator=_gen())
         feats = ext(x)
-        grams = {"relu1_1": style.gram_matrix(feats["relu1_1"])[0]}
-        total, parts = style.perceptual_loss(x, feats, feats["relu2_1"], grams, content_layer="relu2_1", tv_weight=0.5)
+        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"])[0]}
+        total, parts = losses.perceptual_loss(x, feats, feats["relu2_1"], grams, content_layer="relu2_1", tv_weight=0.5)
         assert parts["content"] == 0 and parts["style"] == 0
-        assert parts["tv"] == pytest.approx(0.5 * style.tv_loss(x).item())
+        assert parts["tv"] == pytest.approx(0.5 * losses.tv_loss(x).item())
         assert total.item() == pytest.approx(parts["total"])
         with pytest.raises(ValueError, match="content layer 'relu4_2'"):
-            style.perceptual_loss(x, feats, feats["relu2_1"], grams)
+            losses.perceptual_loss(x, feats, feats["relu2_1"], grams)
 
 
 class TestStylize:
@@ -191,7 +196,7 @@ class TestStylize:
     def test_lowers_the_loss_and_clamps(self, optimizer):
         ext = _extractor()
         content, style_img = self._images()
-        r = style.stylize(ext, content, style_img, content_layer="relu2_1", style_layers=["relu1_1", "relu1_2"],
+        r = recipes.stylize(ext, content, style_img, content_layer="relu2_1", style_layers=["relu1_1", "relu1_2"],
                           beta=1e4, steps=15, optimizer=optimizer, lr=0.05 if optimizer == "adam" else None,
                           progress=False)
         assert r.image.shape == content.shape
@@ -206,8 +211,8 @@ class TestStylize:
         ext = _extractor()
         x = torch.rand(1, 3, 8, 8, generator=_gen(), requires_grad=True)
         feats = ext(x)
-        grams = {"relu1_1": style.gram_matrix(feats["relu1_1"]).detach()[0] * 2}
-        total, _ = style.perceptual_loss(x, feats, feats["relu2_1"].detach() + 1, grams, content_layer="relu2_1")
+        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"]).detach()[0] * 2}
+        total, _ = losses.perceptual_loss(x, feats, feats["relu2_1"].detach() + 1, grams, content_layer="relu2_1")
         total.backward()
         assert x.grad is not None and x.grad.abs().sum() > 0
         assert all(p.grad is None for p in ext.parameters())
@@ -216,7 +221,7 @@ class TestStylize:
         ext = _extractor()
         before = [p.clone() for p in ext.parameters()]
         content, style_img = self._images()
-        style.stylize(ext, content, style_img, content_layer="relu2_1", style_layers=["relu1_1"], steps=3,
+        recipes.stylize(ext, content, style_img, content_layer="relu2_1", style_layers=["relu1_1"], steps=3,
                       optimizer="adam", progress=False)
         assert all(torch.equal(a, b) for a, b in zip(before, ext.parameters()))
 
@@ -225,8 +230,8 @@ class TestStylize:
         content, style_img = self._images()
         kw = dict(content_layer="relu2_1", style_layers=["relu1_1"], steps=2, optimizer="adam", init="noise",
                   snapshot_every=1, progress=False)
-        a = style.stylize(ext, content, style_img, generator=_gen(3), **kw)
-        b = style.stylize(ext, content, style_img, generator=_gen(3), **kw)
+        a = recipes.stylize(ext, content, style_img, generator=_gen(3), **kw)
+        b = recipes.stylize(ext, content, style_img, generator=_gen(3), **kw)
         torch.testing.assert_close(a.image, b.image)
         assert [s for s, _ in a.snapshots] == [0, 1, 2]
         assert a.history["content"][0] > 0  # noise is far from the content
@@ -235,21 +240,21 @@ class TestStylize:
         ext = _extractor()
         content, style_img = self._images()
         with pytest.raises(ValueError, match=r"does not return layer\(s\) \['relu4_2'\]"):
-            style.stylize(ext, content, style_img, style_layers=["relu1_1"], steps=1)
+            recipes.stylize(ext, content, style_img, style_layers=["relu1_1"], steps=1)
         kw = dict(content_layer="relu2_1", style_layers=["relu1_1"], steps=1, progress=False)
         with pytest.raises(ValueError, match="init must have the content image's shape"):
-            style.stylize(ext, content, style_img, init=torch.rand(3, 8, 8), **kw)
+            recipes.stylize(ext, content, style_img, init=torch.rand(3, 8, 8), **kw)
         with pytest.raises(ValueError, match="init must be"):
-            style.stylize(ext, content, style_img, init="zeros", **kw)
+            recipes.stylize(ext, content, style_img, init="zeros", **kw)
         with pytest.raises(ValueError, match="optimizer must be"):
-            style.stylize(ext, content, style_img, optimizer="sgd", **kw)
+            recipes.stylize(ext, content, style_img, optimizer="sgd", **kw)
         with pytest.raises(ValueError, match="content must be one RGB image"):
-            style.stylize(ext, torch.rand(2, 3, 8, 8), style_img, **kw)
+            recipes.stylize(ext, torch.rand(2, 3, 8, 8), style_img, **kw)
 
 
 class TestTransformNet:
     def test_shapes_range_and_instance_norm(self):
-        net = style.TransformNet(width=4, n_residual=2)
+        net = models.TransformNet(width=4, n_residual=2)
         x = torch.rand(2, 3, 16, 20, generator=_gen())
         y = net(x)
         assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
@@ -258,30 +263,30 @@ class TestTransformNet:
 
     def test_untrained_network_is_the_identity(self):
         x = torch.rand(2, 3, 8, 12, generator=_gen()).clamp(0.01, 0.99)
-        torch.testing.assert_close(style.TransformNet(width=4, n_residual=1)(x), x)
+        torch.testing.assert_close(models.TransformNet(width=4, n_residual=1)(x), x)
 
     def test_johnson_size(self):
-        n = sum(p.numel() for p in style.TransformNet().parameters())
+        n = sum(p.numel() for p in models.TransformNet().parameters())
         assert 1.6e6 < n < 1.8e6
 
     def test_instance_norm_makes_images_independent_of_the_batch(self):
-        net = style.TransformNet(width=4, n_residual=1).train()
+        net = models.TransformNet(width=4, n_residual=1).train()
         x = torch.rand(3, 3, 8, 8, generator=_gen())
         torch.testing.assert_close(net(x)[:1], net(x[:1]))
 
     def test_bad_inputs(self):
         with pytest.raises(ValueError, match="multiples of 4"):
-            style.TransformNet(width=4)(torch.rand(1, 3, 10, 12))
+            models.TransformNet(width=4)(torch.rand(1, 3, 10, 12))
         with pytest.raises(ValueError, match="width must be"):
-            style.TransformNet(width=0)
+            models.TransformNet(width=0)
 
     def test_training_lowers_the_style_loss(self):
         torch.manual_seed(0)
         ext = _extractor()
-        net = style.TransformNet(width=4, n_residual=1)
+        net = models.TransformNet(width=4, n_residual=1)
         images = torch.rand(8, 3, 8, 8, generator=_gen())
         style_img = torch.rand(3, 8, 8, generator=_gen(1)) * torch.tensor([1.0, 0.2, 0.2]).view(3, 1, 1)  # reddish
-        h = style.train_transform_net(net, ext, style_img, images, steps=40, batch_size=4, lr=1e-2,
+        h = recipes.train_transform_net(net, ext, style_img, images, steps=40, batch_size=4, lr=1e-2,
                                       content_layer="relu2_1", style_layers=["relu1_1"], beta=1e4,
                                       generator=_gen(2), progress=False)
         assert len(h["total"]) == 40
@@ -289,20 +294,20 @@ class TestTransformNet:
         assert not net.training
 
     def test_training_bad_inputs(self):
-        ext, net = _extractor(), style.TransformNet(width=4, n_residual=1)
+        ext, net = _extractor(), models.TransformNet(width=4, n_residual=1)
         with pytest.raises(ValueError, match="non-empty batch"):
-            style.train_transform_net(net, ext, torch.rand(3, 8, 8), torch.rand(0, 3, 8, 8), steps=1,
+            recipes.train_transform_net(net, ext, torch.rand(3, 8, 8), torch.rand(0, 3, 8, 8), steps=1,
                                       content_layer="relu2_1", style_layers=["relu1_1"])
         with pytest.raises(ValueError, match="does not return"):
-            style.train_transform_net(net, ext, torch.rand(3, 8, 8), torch.rand(2, 3, 8, 8), steps=1)
+            recipes.train_transform_net(net, ext, torch.rand(3, 8, 8), torch.rand(2, 3, 8, 8), steps=1)
 
 
 class TestImageTensor:
     def test_shorter_side_and_multiple_of_four(self):
         img = Image.new("RGB", (300, 200), (255, 0, 0))
-        x = style.image_tensor(img, 64)
+        x = transforms.image_tensor(img, 64)
         assert x.shape == (3, 64, 96) and x.dtype == torch.float32
         torch.testing.assert_close(x[0].mean(), torch.tensor(1.0))
-        assert style.image_tensor(img, (20, 24)).shape == (3, 20, 24)
+        assert transforms.image_tensor(img, (20, 24)).shape == (3, 20, 24)
         with pytest.raises(ValueError, match="at least 4"):
-            style.image_tensor(img, 2)
+            transforms.image_tensor(img, 2)

@@ -1,4 +1,4 @@
-"""Tests for d2lcv.weights: resolution, hash-prefix checks, the load path from a temp mirror,
+"""Tests for d2lcv.models.weights: resolution, hash-prefix checks, the load path from a temp mirror,
 cache or file:// download, and the announced fallback when no weights can be had."""
 
 from __future__ import annotations
@@ -14,26 +14,13 @@ from torch import nn
 from torchvision.models import Weights, WeightsEnum
 from torchvision.transforms._presets import ImageClassification
 
-from d2lcv.weights import (
-    FALLBACKS,
-    PretrainedWeightsWarning,
-    WeightsUnavailableError,
-    load_pretrained,
-    pretrained_transforms,
-    resolve_weights,
-    weights_checksum,
-    weights_path,
-)
+from d2lcv.models.weights import FALLBACKS, PretrainedWeightsWarning, WeightsUnavailableError, load_pretrained, pretrained_transforms, resolve_weights, weights_checksum, weights_path
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
+def env(data_env):
     """Empty d2lcv and torch.hub caches, no mirror, downloads off."""
-    monkeypatch.setenv("D2LCV_DATA", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv("D2LCV_MIRROR", raising=False)
-    monkeypatch.setenv("D2LCV_OFFLINE", "1")
-    return tmp_path
+    return data_env(mirror=False, offline=True, torch_home=True)
 
 
 def tiny_weights(tmp_path, *, wrong_hash: bool = False):

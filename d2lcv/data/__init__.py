@@ -1,33 +1,32 @@
-"""Datasets for the book: a registry with checksums and licences, a cache/mirror/download
+"""Layer 3, data: datasets for the book: a registry with checksums and licences, a cache/mirror/download
 lookup (:func:`fetch`), safe archive extraction, CIFAR-10, and small named images.
 
 Environment variables: ``D2LCV_DATA`` (cache folder), ``D2LCV_MIRROR`` (read-only offline
-mirror), ``D2LCV_OFFLINE=1`` (no downloads). See :mod:`d2lcv.data._download`.
+mirror), ``D2LCV_OFFLINE=1`` (no downloads). See :mod:`d2lcv.data.download`
+and :mod:`d2lcv.data.archive`.
 """
 
 from __future__ import annotations
 
-from ._download import (
+from .archive import ArchiveError, ArchiveTooLargeError, UnsafeArchiveError, extract, read_member
+from .cifar10 import CIFAR10, CIFAR10_CLASSES, cifar_subset, read_cifar10_archive
+from .detection import BananaDetection, DetectionDataset, EmojiDetection, detection_collate
+from .download import (
     DATA_ENV,
     MIRROR_ENV,
     OFFLINE_ENV,
-    ArchiveError,
     ChecksumError,
     DatasetNotFoundError,
     DownloadError,
-    UnsafeArchiveError,
     cache_dir,
     check_file,
     download,
     downloads_enabled,
-    extract,
     file_checksum,
     mirror_dir,
     parse_checksum,
-    read_member,
 )
-from .cifar10 import CIFAR10, CIFAR10_CLASSES, balanced_indices, read_cifar10_archive
-from .detection import EMOJI_DETECTION_CLASSES, BananaDetection, EmojiDetection, detection_collate
+from .emoji_scenes import EMOJI_DETECTION_CLASSES, SceneSettings, compose_scene, generate_emoji_detection
 from .hotdog import HOTDOG_CLASSES, Hotdog
 from .images import (
     CONTENT_PHOTOS,
@@ -44,20 +43,25 @@ from .images import (
     timemachine,
 )
 from .registry import REGISTRY, DatasetInfo, MirrorFile, Resource, dataset_info, fetch
+from .subsets import balanced_indices, class_indices
+from .tensors import AugmentedImages
 
 __all__ = [
     # locations and environment
     "DATA_ENV", "MIRROR_ENV", "OFFLINE_ENV", "cache_dir", "mirror_dir", "downloads_enabled",
     # errors
     "DatasetNotFoundError", "DownloadError", "ChecksumError", "ArchiveError", "UnsafeArchiveError",
+    "ArchiveTooLargeError",
     # files
     "parse_checksum", "file_checksum", "check_file", "download", "extract", "read_member",
     # registry
     "Resource", "MirrorFile", "DatasetInfo", "REGISTRY", "dataset_info", "fetch",
     # datasets
-    "CIFAR10", "CIFAR10_CLASSES", "balanced_indices", "read_cifar10_archive",
+    "CIFAR10", "CIFAR10_CLASSES", "cifar_subset", "read_cifar10_archive",
+    "balanced_indices", "class_indices", "AugmentedImages",
     "Hotdog", "HOTDOG_CLASSES",
-    "EmojiDetection", "EMOJI_DETECTION_CLASSES", "BananaDetection", "detection_collate",
+    "DetectionDataset", "EmojiDetection", "EMOJI_DETECTION_CLASSES", "BananaDetection", "detection_collate",
+    "SceneSettings", "compose_scene", "generate_emoji_detection",
     "PHOTOS", "PAINTINGS", "CONTENT_PHOTOS", "EMOJI_NAMES",
     "photo_path", "photo_paths", "load_image", "painting", "content_photo",
     "emoji", "emoji_codepoints", "timemachine",

@@ -23,10 +23,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
-from ._download import ArchiveError, cache_dir, file_checksum, parse_checksum
+from .archive import ArchiveError
+from .download import cache_dir, file_checksum, parse_checksum
 from .registry import REGISTRY, fetch
+from .subsets import balanced_indices, class_indices
 
-__all__ = ["CIFAR10", "CIFAR10_CLASSES", "read_cifar10_archive", "balanced_indices"]
+__all__ = [
+    "CIFAR10", "CIFAR10_CLASSES", "read_cifar10_archive", "balanced_indices", "cifar_subset"]
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -170,42 +173,6 @@ def _checksum_of(found: Path) -> str:
     return table[found.name]
 
 
-def balanced_indices(
-    targets: Sequence[int] | np.ndarray | torch.Tensor,
-    n: int,
-    *,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """A seeded, class-balanced random subset of indices.
-
-    Each of the C classes present gets ``n // C`` indices, and the first ``n % C`` classes
-    (by label) one more, drawn without replacement.
-
-    Args:
-        targets: int labels, shape [N].
-        n: subset size, 0 <= n <= N; no class may have fewer examples than its share.
-        generator: the source of randomness (None: torch's global generator).
-
-    Returns:
-        Tensor[n] (int64): indices into ``targets``, sorted ascending.
-    """
-    y = torch.as_tensor(np.asarray(targets), dtype=torch.int64)
-    if y.ndim != 1:
-        raise ValueError(f"targets must be 1-D, got shape {tuple(y.shape)}")
-    if not 0 <= n <= len(y):
-        raise ValueError(f"n must be in [0, {len(y)}], got {n}")
-    classes = torch.unique(y)
-    if n == 0 or len(classes) == 0:
-        return torch.empty(0, dtype=torch.int64)
-    share, extra = divmod(n, len(classes))
-    picked = []
-    for k, c in enumerate(classes.tolist()):
-        pool = torch.nonzero(y == c).flatten()
-        want = share + (k < extra)
-        if want > len(pool):
-            raise ValueError(f"class {c} has {len(pool)} examples, fewer than its share {want} of n={n}")
-        picked.append(pool[torch.randperm(len(pool), generator=generator)[:want]])
-    return torch.cat(picked).sort().values
 
 
 class CIFAR10(Dataset):
@@ -283,3 +250,28 @@ class CIFAR10(Dataset):
 
     def __repr__(self) -> str:
         return f"CIFAR10(split={self.split!r}, n={len(self)})"
+
+
+def cifar_subset(
+    split: str,
+    classes: Sequence[str],
+    n_per_class: int | None = None,
+    *,
+    seed: int = 0,
+    from_end: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Some CIFAR-10 classes as tensors, relabelled ``0 .. len(classes) - 1`` in the order
+    given (see :func:`~d2lcv.data.subsets.class_indices`: the same seed gives a source
+    task from the start of each class and a target task from its end, disjoint).
+
+    Returns:
+        ``(x, y)``: x Tensor[N, 3, 32, 32] (uint8), y Tensor[N] (int64), classes in turn.
+    """
+    unknown = [c for c in classes if c not in CIFAR10_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown CIFAR-10 classes {unknown}; choose from {list(CIFAR10_CLASSES)}")
+    data = CIFAR10(split)
+    idx, y = class_indices(data.targets, [CIFAR10_CLASSES.index(c) for c in classes], n_per_class,
+                           generator=torch.Generator().manual_seed(seed), from_end=from_end)
+    x = torch.from_numpy(np.ascontiguousarray(data.data[idx])).permute(0, 3, 1, 2).contiguous()
+    return x, y

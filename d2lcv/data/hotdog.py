@@ -22,7 +22,8 @@ from typing import Any
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ._download import ArchiveError, cache_dir, extract, file_checksum, parse_checksum
+from .archive import ArchiveError, extract
+from .download import cache_dir, file_checksum, parse_checksum
 from .registry import REGISTRY, fetch
 
 __all__ = ["Hotdog", "HOTDOG_CLASSES"]

@@ -12,7 +12,8 @@ from types import MappingProxyType
 
 from PIL import Image
 
-from ._download import MIRROR_ENV, DatasetNotFoundError, cache_dir, read_member
+from .archive import read_member
+from .download import MIRROR_ENV, DatasetNotFoundError, cache_dir
 from .registry import EMOJI_SHA256, REGISTRY, dataset_info, fetch
 
 __all__ = [

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ._download import (
+from .download import (
     MIRROR_ENV,
     OFFLINE_ENV,
     ChecksumError,
@@ -76,6 +76,9 @@ class DatasetInfo:
         sources: official files, in order of preference; any one of them is the dataset.
         mirror: equivalent files in the offline mirror, in order of preference.
         folder: the cache sub-folder (default: ``name`` up to its first ``/``).
+        max_extracted_size: for an archive, the most bytes its extraction may write (pass it
+            as :func:`~d2lcv.data.extract`'s ``max_size``); None means extract's default bound,
+            :data:`~d2lcv.data.archive.MAX_RATIO` times the archive's size.
     """
 
     name: str
@@ -86,6 +89,7 @@ class DatasetInfo:
     sources: tuple[Resource, ...] = ()
     mirror: tuple[MirrorFile, ...] = ()
     folder: str = ""
+    max_extracted_size: int | None = None
 
     @property
     def cache_folder(self) -> str:

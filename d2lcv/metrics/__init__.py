@@ -1,0 +1,26 @@
+"""Layer 4, metrics: classification accuracy, detection precision/recall/AP/mAP, and the
+COCO reference (pycocotools) they are checked against."""
+
+from __future__ import annotations
+
+from .classification import num_correct
+from .coco import COCO_STATS, coco_evaluator, coco_map, to_coco
+from .detection import (
+    AP_METHODS,
+    AREA_RANGES,
+    COCO_IOU_THRESHOLDS,
+    DetectionResult,
+    average_precision,
+    check_detection_inputs,
+    evaluate_detections,
+    precision_recall,
+)
+from .simulate import simulate_detections
+
+__all__ = [
+    "num_correct",
+    "AP_METHODS", "AREA_RANGES", "COCO_IOU_THRESHOLDS", "precision_recall", "average_precision", "DetectionResult",
+    "check_detection_inputs", "evaluate_detections",
+    "to_coco", "coco_evaluator", "coco_map", "COCO_STATS",
+    "simulate_detections",
+]

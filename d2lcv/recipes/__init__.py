@@ -1,0 +1,28 @@
+"""Layer 6, recipes: each chapter's training protocol, a thin function over
+:func:`d2lcv.engine.fit` (a step, an optimiser, a schedule, callbacks)."""
+
+from __future__ import annotations
+
+from .augmentation import train_with_pipeline
+from .detection import ssd_step, train_ssd
+from .finetune import (
+    SOURCE_CLASSES,
+    TARGET_CLASSES,
+    Source,
+    SourceConfig,
+    eval_loader,
+    fit_target,
+    input_transform,
+    load_source,
+    pretrain_source,
+    source_cache_path,
+)
+from .style import StyleResult, stylize, train_transform_net
+
+__all__ = [
+    "train_with_pipeline",
+    "train_ssd", "ssd_step",
+    "SOURCE_CLASSES", "TARGET_CLASSES", "SourceConfig", "Source", "source_cache_path", "pretrain_source",
+    "load_source", "input_transform", "eval_loader", "fit_target",
+    "StyleResult", "stylize", "train_transform_net",
+]

@@ -1,0 +1,94 @@
+"""The detection chapters' training recipe: SSD, a :class:`~d2lcv.engine.LossStep` over
+:func:`d2lcv.engine.fit`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from d2lcv.engine import History, LossStep, fit
+from d2lcv.losses.detection import ssd_loss
+from d2lcv.models.detection.ssd import SSD, ssd_targets
+
+__all__ = ["ssd_step", "train_ssd"]
+
+
+def _ssd_loss(model: SSD, batch: tuple[Tensor, list[dict[str, Tensor]]]) -> tuple[Tensor, dict[str, Tensor]]:
+    images, targets = batch
+    anchors, cls_logits, box_offsets = model(images)
+    labels, offsets, mask = ssd_targets(anchors, targets, images.shape[-2:])
+    loss, cls_loss, box_loss = ssd_loss(cls_logits, box_offsets, labels, offsets, mask)
+    return loss, {"cls_loss": cls_loss, "box_loss": box_loss}
+
+
+def _move_images(batch: tuple[Tensor, Any], device: torch.device) -> tuple[Tensor, Any]:
+    images, targets = batch
+    return images.to(device), targets  # ssd_targets pads the targets on the CPU and moves them itself
+
+
+class _Batches:
+    """``loader``, iterated only when the loop asks for batches: a progress bar's own
+    ``iter()`` of it starts nothing (no extra DataLoader seed drawn from torch's RNG), as in
+    the book's original SSD loop."""
+
+    def __init__(self, loader: Iterable) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self.loader
+
+
+def ssd_step() -> LossStep:
+    """SSD's training step: the batch ``(images Tensor[B, 3, H, W], targets: B dicts of
+    boxes Tensor[G_i, 4] xyxy pixels and labels Tensor[G_i])`` through the model, anchor
+    targets (:func:`~d2lcv.models.detection.ssd.ssd_targets`) and the multibox loss
+    (:func:`~d2lcv.losses.detection.ssd_loss`). Reports ``loss``, ``cls_loss`` and
+    ``box_loss``, means over images."""
+    return LossStep(_ssd_loss, move=_move_images)
+
+
+def train_ssd(
+    model: SSD,
+    loader: Iterable,
+    *,
+    epochs: int,
+    lr: float = 3e-3,
+    weight_decay: float = 5e-4,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    history: History | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> History:
+    """Train an SSD with AdamW and a one-cycle learning rate over ``epochs`` epochs.
+
+    Args:
+        model: the SSD.
+        loader: batches ``(images Tensor[B, 3, H, W] float, targets list of dict(boxes, labels))``,
+            e.g. a ``DataLoader`` with :func:`~d2lcv.data.detection_collate`.
+        epochs: passes over ``loader``.
+        lr: the peak learning rate; weight_decay: AdamW's.
+        device: where to train (full precision, as the book's numbers were made).
+        progress: show progress bars.
+        history, optimizer: pass the ones of an earlier call to continue a run (the schedule
+            restarts; the epochs are numbered on).
+
+    Returns:
+        The :class:`~d2lcv.engine.History` (``history`` itself when given): per epoch
+        ``train_loss``, ``train_cls_loss``, ``train_box_loss``, ``lr`` and ``time`` (seconds).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    model.to(device)
+    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * len(loader)  # type: ignore[arg-type]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    history = history if history is not None else History()
+    return fit(model, _Batches(loader), epochs=history.epochs_done + epochs, step=ssd_step(), optimizer=opt,
+               scheduler=sched, scheduler_interval="batch", device=device, amp=False, progress=progress,
+               history=history)
