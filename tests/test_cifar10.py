@@ -7,7 +7,6 @@ import io
 import os
 import pickle
 import tarfile
-import time
 import zipfile
 
 import numpy as np
@@ -185,19 +184,53 @@ class TestBalancedIndices:
 @pytest.mark.slow
 @pytest.mark.skipif(not MIRROR, reason="D2LCV_MIRROR is not set (offline dataset mirror)")
 def test_real_mirror(monkeypatch):
-    """Decode all 60,000 mirror JPEGs once (about 15-20 s on 2 cores), then reload fast."""
+    """Decode all 60,000 mirror JPEGs once (about 15-20 s on 2 cores), then reload from the .npz."""
     monkeypatch.setenv("D2LCV_MIRROR", MIRROR)
     train = CIFAR10("train")
     test = CIFAR10("test")
     assert train.data.shape == (50000, 32, 32, 3) and test.data.shape == (10000, 32, 32, 3)
     assert np.bincount(train.targets).tolist() == [5000] * 10
     assert np.bincount(test.targets).tolist() == [1000] * 10
-    start = time.perf_counter()
-    again = CIFAR10("train")
-    assert time.perf_counter() - start < 1.0
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the second load decoded the JPEGs again instead of reading the .npz")
+
+    monkeypatch.setattr("d2lcv.data.cifar10._from_image_zip", no_decoding)
+    again = CIFAR10("train")  # from the cache, not decoded again (speed is never asserted)
     np.testing.assert_array_equal(again.data[:100], train.data[:100])
     # the first member, CIFAR-10-images/train/airplane/0000.jpg, decoded directly
     with zipfile.ZipFile(os.path.join(MIRROR, "cifar10", "CIFAR-10-images.zip")) as zf:
         first = np.asarray(Image.open(io.BytesIO(zf.read("CIFAR-10-images/train/airplane/0000.jpg"))).convert("RGB"))
     np.testing.assert_array_equal(train.data[0], first)
     assert train.targets[0] == 0
+
+
+class TestClassIndices:
+    def test_hand_worked_relabelling_and_order(self):
+        from d2lcv.data import class_indices
+
+        targets = [2, 0, 2, 1, 0, 2]
+        idx, y = class_indices(targets, [2, 0], generator=torch.Generator().manual_seed(0))
+        assert sorted(idx[:3].tolist()) == [0, 2, 5] and sorted(idx[3:].tolist()) == [1, 4]
+        assert y.tolist() == [0, 0, 0, 1, 1]
+
+    def test_start_and_end_are_disjoint_and_seeded(self):
+        from d2lcv.data import class_indices
+
+        targets = np.arange(100) % 4
+        a, _ = class_indices(targets, [1, 3], 10, generator=torch.Generator().manual_seed(7))
+        b, _ = class_indices(targets, [1, 3], 15, generator=torch.Generator().manual_seed(7), from_end=True)
+        again, _ = class_indices(targets, [1, 3], 10, generator=torch.Generator().manual_seed(7))
+        assert not set(a.tolist()) & set(b.tolist()) and np.array_equal(a, again)
+        assert set(targets[a].tolist()) == {1, 3}
+
+    def test_too_many(self):
+        from d2lcv.data import class_indices
+
+        with pytest.raises(ValueError, match=r"n_per_class must be in \[0, 2\] for class 1, got 3"):
+            class_indices([0, 1, 1], [1], 3)
+
+    def test_cifar_subset_unknown_class(self):
+        from d2lcv.data import cifar_subset
+
+        with pytest.raises(ValueError, match="unknown CIFAR-10 classes"):
+            cifar_subset("train", ["hotdog"])

@@ -95,8 +95,8 @@ class TestDeadline:
         assert dest.read_bytes() == PAYLOAD
 
     def test_there_is_a_deadline_by_default(self):
-        # (``d2lcv.data.download`` is the function: the module is reached through sys.modules)
-        from d2lcv.data.download import DEFAULT_DEADLINE
+        # the module d2lcv.data.cache holds the download code
+        from d2lcv.data.cache import DEFAULT_DEADLINE
 
         assert inspect.signature(data.download).parameters["deadline"].default == DEFAULT_DEADLINE == 3600
 

@@ -311,3 +311,36 @@ class TestImageTensor:
         assert transforms.image_tensor(img, (20, 24)).shape == (3, 20, 24)
         with pytest.raises(ValueError, match="at least 4"):
             transforms.image_tensor(img, 2)
+
+
+class TestStyleNetwork:
+    @staticmethod
+    def _vgg(weights):
+        torch.manual_seed(0)
+        layers, c_in = [], 3
+        for block, convs in enumerate((1, 1, 1, 2), start=1):  # up to relu4_2, Gatys' content layer
+            for _ in range(convs):
+                layers += [nn.Conv2d(c_in, 4 * block, 3, padding=1), nn.ReLU(inplace=True)]
+                c_in = 4 * block
+            layers.append(nn.MaxPool2d(2))
+        vgg = nn.Module()
+        vgg.features = nn.Sequential(*layers)
+        vgg.d2lcv_weights = weights
+        return vgg
+
+    def test_random_weights_get_per_layer_scaling_and_four_style_layers(self):
+        calibration = torch.rand(2, 3, 32, 32, generator=_gen())
+        net = recipes.style_network(calibration, vgg=self._vgg("fallback: random weights"))
+        assert not net.pretrained and net.style_layers == recipes.RANDOM_STYLE_LAYERS
+        assert net.content_layer == "relu4_2" and net.description == "fallback: random weights"
+        with torch.no_grad():
+            feats = net.extractor(calibration)
+        for name in ("relu1_1", "relu4_2"):  # per layer: the layer's mean activation is 1
+            assert feats[name].mean().item() == pytest.approx(1.0, rel=1e-4)
+        assert isinstance(net.extractor.body.pool1, nn.AvgPool2d)
+
+    def test_pretrained_weights_get_per_filter_scaling(self):
+        calibration = torch.rand(2, 3, 32, 32, generator=_gen())
+        vgg = self._vgg("torchvision VGG19_Weights.IMAGENET1K_V1")
+        with pytest.raises(ValueError, match="relu5_1"):  # Gatys' five layers: this VGG is too short
+            recipes.style_network(calibration, vgg=vgg)

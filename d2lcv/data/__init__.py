@@ -2,7 +2,7 @@
 lookup (:func:`fetch`), safe archive extraction, CIFAR-10, and small named images.
 
 Environment variables: ``D2LCV_DATA`` (cache folder), ``D2LCV_MIRROR`` (read-only offline
-mirror), ``D2LCV_OFFLINE=1`` (no downloads). See :mod:`d2lcv.data.download`
+mirror), ``D2LCV_OFFLINE=1`` (no downloads). See :mod:`d2lcv.data.cache`
 and :mod:`d2lcv.data.archive`.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from .archive import ArchiveError, ArchiveTooLargeError, UnsafeArchiveError, extract, read_member
 from .cifar10 import CIFAR10, CIFAR10_CLASSES, cifar_subset, read_cifar10_archive
 from .detection import BananaDetection, DetectionDataset, EmojiDetection, detection_collate
-from .download import (
+from .cache import (
     DATA_ENV,
     MIRROR_ENV,
     OFFLINE_ENV,

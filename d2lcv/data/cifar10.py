@@ -24,7 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from .archive import ArchiveError
-from .download import cache_dir, file_checksum, parse_checksum
+from .cache import cache_dir, file_checksum, parse_checksum
 from .registry import REGISTRY, fetch
 from .subsets import balanced_indices, class_indices
 

@@ -31,10 +31,10 @@ from torch.utils.data import Dataset
 
 from d2lcv.transforms.detection import apply_detection_transform
 
-from .download import cache_dir
+from .cache import cache_dir
 from .archive import extract
 from .emoji_scenes import SPLITS, SceneSettings, generate_emoji_detection
-from .registry import fetch
+from .registry import REGISTRY, fetch
 
 __all__ = ["DetectionDataset", "EmojiDetection", "BananaDetection", "detection_collate"]
 
@@ -157,7 +157,7 @@ class BananaDetection(DetectionDataset):
         else:
             key = hashlib.sha256(str(Path(archive).resolve()).encode()).hexdigest()[:8]
             folder = cache_dir() / "banana-detection" / f"extracted-{key}"
-        top = extract(archive, folder)
+        top = extract(archive, folder, max_size=REGISTRY["banana-detection"].max_extracted_size)
         found = sorted(top.glob(f"**/bananas_{split}/label.csv"))
         if not found:
             raise FileNotFoundError(

@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .archive import ArchiveError, extract
-from .download import cache_dir, file_checksum, parse_checksum
+from .cache import cache_dir, file_checksum, parse_checksum
 from .registry import REGISTRY, fetch
 
 __all__ = ["Hotdog", "HOTDOG_CLASSES"]
@@ -35,7 +35,8 @@ _SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def _extracted(archive: Path, checksum: str) -> Path:
     """Extract ``archive`` (once) into ``<cache>/hotdog/hotdog-<checksum prefix>``."""
-    return extract(archive, cache_dir() / "hotdog" / f"hotdog-{parse_checksum(checksum)[1][:10]}")
+    return extract(archive, cache_dir() / "hotdog" / f"hotdog-{parse_checksum(checksum)[1][:10]}",
+                   max_size=REGISTRY["hotdog"].max_extracted_size)
 
 
 def _split_root(root: Path, split: str, archive: Path) -> Path:

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from PIL import Image
 
 from .archive import read_member
-from .download import MIRROR_ENV, DatasetNotFoundError, cache_dir
+from .cache import MIRROR_ENV, DatasetNotFoundError, cache_dir
 from .registry import EMOJI_SHA256, REGISTRY, dataset_info, fetch
 
 __all__ = [

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from .download import (
+from .cache import (
     MIRROR_ENV,
     OFFLINE_ENV,
     ChecksumError,
+    DEFAULT_DEADLINE,
     DatasetNotFoundError,
     DownloadError,
     cache_dir,
@@ -344,6 +345,7 @@ def fetch(
     progress: bool = True,
     retries: int = 3,
     backoff: float = 1.0,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Path:
     """A verified local copy of a dataset's file: from the cache, the mirror, or a download.
 
@@ -351,7 +353,8 @@ def fetch(
         dataset: a registry name (``"cifar10"``, ``"d2l-img/cat1.jpg"``) or a DatasetInfo.
         download: allow downloading; None means "unless ``$D2LCV_OFFLINE`` is set".
         progress: show a progress bar while downloading.
-        retries, backoff: see :func:`~d2lcv.data.download`.
+        retries, backoff, deadline: see :func:`~d2lcv.data.download` (``deadline`` bounds the
+            whole download, retries included; raise it for a large file on a slow line).
 
     Returns:
         The path of the first verified file found. It can be any of the dataset's
@@ -391,7 +394,7 @@ def fetch(
     else:
         for r in urls:
             try:
-                return _download_to(r, folder / r.filename, progress, retries, backoff)
+                return _download_to(r, folder / r.filename, progress, retries, backoff, deadline)
             except (DownloadError, ChecksumError) as err:
                 tried.append(f"download {r.url}: {err}")
 
@@ -408,10 +411,10 @@ def _cache_candidates(info: DatasetInfo, folder: Path) -> list[tuple[Path, str, 
     return out
 
 
-def _download_to(r: Resource, dest: Path, progress: bool, retries: int, backoff: float) -> Path:
+def _download_to(r: Resource, dest: Path, progress: bool, retries: int, backoff: float, deadline: float) -> Path:
     assert r.url is not None
     return download(r.url, dest, checksum=r.checksum, size=r.size, progress=progress,
-                    retries=retries, backoff=backoff)
+                    retries=retries, backoff=backoff, deadline=deadline)
 
 
 def _not_found_message(info: DatasetInfo, folder: Path, tried: list[str]) -> str:

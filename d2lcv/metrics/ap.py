@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["AP_METHODS", "precision_recall", "average_precision", "average_precisions"]
+__all__ = ["AP_METHODS", "average_precision", "average_precisions", "precision_recall"]
 
 AP_METHODS = ("voc11", "voc_all", "coco101", "uninterpolated")
 

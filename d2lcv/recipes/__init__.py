@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .augmentation import train_with_pipeline
+from .augmentation import cifar_experiment_data, compare_pipelines, train_with_pipeline
 from .detection import ssd_step, train_ssd
 from .finetune import (
     SOURCE_CLASSES,
@@ -18,11 +18,13 @@ from .finetune import (
     source_cache_path,
 )
 from .style import StyleResult, stylize, train_transform_net
+from .style_network import RANDOM_STYLE_LAYERS, StyleNetwork, style_network
 
 __all__ = [
-    "train_with_pipeline",
+    "train_with_pipeline", "cifar_experiment_data", "compare_pipelines",
     "train_ssd", "ssd_step",
     "SOURCE_CLASSES", "TARGET_CLASSES", "SourceConfig", "Source", "source_cache_path", "pretrain_source",
     "load_source", "input_transform", "eval_loader", "fit_target",
     "StyleResult", "stylize", "train_transform_net",
+    "RANDOM_STYLE_LAYERS", "StyleNetwork", "style_network",
 ]

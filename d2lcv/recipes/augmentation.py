@@ -1,16 +1,20 @@
-"""The augmentation chapter's training protocol."""
+"""The augmentation chapter's experiment: data, the training protocol, and a comparison of
+pipelines under it (both experiment sections use these)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from d2lcv.data.tensors import AugmentedImages
 from d2lcv.engine import fit
 from d2lcv.utils.seeding import seeded
 
-__all__ = ["train_with_pipeline"]
+__all__ = ["train_with_pipeline", "cifar_experiment_data", "compare_pipelines"]
 
 
 def train_with_pipeline(
@@ -64,3 +68,43 @@ def train_with_pipeline(
         history = fit(model, loader, test_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
                       scheduler_interval="batch", loss_fn=soft_target_cross_entropy, device=device)
     return model, history
+
+
+def cifar_experiment_data(
+    n_train: int, n_test: int, *, batch_size: int = 500
+) -> tuple[Tensor, Tensor, DataLoader]:
+    """The augmentation experiments' data: class-balanced CIFAR-10 subsets (seeds 0 and 1).
+
+    Returns:
+        ``(x_train uint8 Tensor[n_train, 3, 32, 32], y_train Tensor[n_train], test_loader)``;
+        the test images are normalised once (the test pipeline is deterministic).
+    """
+    from d2lcv.data.cifar10 import CIFAR10
+    from d2lcv.transforms.classification import cifar_pipeline
+
+    x_train, y_train = CIFAR10("train").tensors(n=n_train, generator=torch.Generator().manual_seed(0))
+    x_test, y_test = CIFAR10("test").tensors(n=n_test, generator=torch.Generator().manual_seed(1))
+    test_set = TensorDataset(cifar_pipeline("none")(x_test), y_test)  # batched, once
+    return x_train, y_train, DataLoader(test_set, batch_size=batch_size)
+
+
+def compare_pipelines(
+    make_model, images: Tensor, labels: Tensor, runs: dict, test_loader, **kwargs
+) -> dict[str, tuple[Any, Any, float]]:
+    """:func:`train_with_pipeline` once per run, under the same protocol and seed.
+
+    Args:
+        runs: ``{name: transform}`` or ``{name: (transform, batch_transform)}``.
+        **kwargs: for :func:`train_with_pipeline` (``epochs``, ``batch_size``, ...).
+
+    Returns:
+        ``{name: (model, history, seconds)}`` in the order of ``runs``.
+    """
+    results = {}
+    for name, run in runs.items():
+        transform, batch_transform = run if isinstance(run, tuple) else (run, None)
+        start = time.perf_counter()
+        model, history = train_with_pipeline(make_model, images, labels, transform, test_loader,
+                                             batch_transform=batch_transform, **kwargs)
+        results[name] = (model, history, time.perf_counter() - start)
+    return results

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from d2lcv.config import try_device
 from d2lcv.engine import History, LossStep, fit
 from d2lcv.losses.detection import ssd_loss
 from d2lcv.models.detection.ssd import SSD, ssd_targets
@@ -60,7 +61,7 @@ def train_ssd(
     epochs: int,
     lr: float = 3e-3,
     weight_decay: float = 5e-4,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: bool = True,
     history: History | None = None,
     optimizer: torch.optim.Optimizer | None = None,
@@ -73,7 +74,8 @@ def train_ssd(
             e.g. a ``DataLoader`` with :func:`~d2lcv.data.detection_collate`.
         epochs: passes over ``loader``.
         lr: the peak learning rate; weight_decay: AdamW's.
-        device: where to train (full precision, as the book's numbers were made).
+        device: where to train (default :func:`d2lcv.config.try_device`; full precision, as
+            the book's numbers were made).
         progress: show progress bars.
         history, optimizer: pass the ones of an earlier call to continue a run (the schedule
             restarts; the epochs are numbered on).
@@ -84,6 +86,7 @@ def train_ssd(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = try_device() if device is None else torch.device(device)
     model.to(device)
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * len(loader)  # type: ignore[arg-type]

@@ -29,7 +29,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..utils.io import atomic_write
+from d2lcv.utils.io import atomic_write
+from d2lcv.utils.progress import progress as progress_bar
+
 
 __all__ = [
     "DATA_ENV",
@@ -191,8 +193,6 @@ def _retryable(err: BaseException) -> bool:
 
 def _stream(url: str, tmp, hasher, size: int | None, timeout: float, progress: bool, end: float) -> None:
     """Copy ``url`` into ``tmp``; ``end`` is the ``time.monotonic()`` deadline (or inf)."""
-    from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter
-
     def left() -> float:
         remaining = end - time.monotonic()
         if remaining <= 0:
@@ -207,11 +207,8 @@ def _stream(url: str, tmp, hasher, size: int | None, timeout: float, progress: b
         # read1: one socket read per call (read(n) waits for all n bytes, for ever from a slow drip)
         read = getattr(response, "read1", response.read)
         written = 0
-        with tqdm(
-            total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=posixpath.basename(url), leave=False,
-            **({} if progress else {"disable": True}),  # unset: TQDM_DISABLE=1 still silences it
-        ) as bar:
+        with progress_bar(total=expected, show=progress, unit="B", unit_scale=True, unit_divisor=1024,
+                          desc=posixpath.basename(url), leave=False) as bar:
             while left() and (chunk := read(_CHUNK)):
                 tmp.write(chunk)
                 hasher.update(chunk)
