@@ -123,9 +123,9 @@ def visit(context, html: Path, page: str, screenshot: Path | None = None) -> dic
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(screenshot))
-            figure = tab.locator(".cell_output img").first
+            figure = tab.locator(".cell_output img:visible").first
             if figure.count():
-                figure.screenshot(path=str(screenshot.with_name(screenshot.stem + "-figure.png")))
+                figure.screenshot(path=str(screenshot.with_name(screenshot.stem + "-figure.png")), timeout=20_000)
     finally:
         tab.close()
     return seen

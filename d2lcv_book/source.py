@@ -62,14 +62,30 @@ class _MarkdownCode:
         return f"# {self.title}\n{self.code}"
 
 
-def show(obj: Any, *, docstring: bool = True) -> _MarkdownCode:
-    """Display ``obj``'s source in a notebook (it is the cell's value, so put it last).
+def _kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (where ``display`` shows rich output)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
 
-    Returns:
-        An object whose Markdown representation is the highlighted source, titled with
-        the object's qualified name and module (e.g. ``d2lcv.conv.im2col``).
+
+def show(obj: Any, *, docstring: bool = True) -> _MarkdownCode | None:
+    """Display ``obj``'s source as a highlighted code block titled with its qualified name
+    and module (e.g. ``d2lcv.ops.conv.im2col``).
+
+    In a notebook every call displays at once (several calls in one cell show several
+    blocks) and returns None; elsewhere the block is returned (its ``_repr_markdown_`` is
+    the Markdown, its ``repr`` plain text).
     """
     module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
     name = getattr(obj, "__qualname__", None)
     title = f"{module}.{name}" if name and module != getattr(obj, "__name__", None) else module
-    return _MarkdownCode(source(obj, docstring=docstring), title)
+    block = _MarkdownCode(source(obj, docstring=docstring), title)
+    if _kernel():
+        from IPython.display import display
+
+        display(block)
+        return None
+    return block

@@ -153,7 +153,7 @@ class TestLivePlot:
             shown.append(obj)
             return Handle()
 
-        monkeypatch.setattr(plot, "_shell", lambda: object())
+        monkeypatch.setattr("d2lcv.plot.history.jupyter_shell", lambda: object())
         monkeypatch.setattr(IPython.display, "display", fake_display)
         live = plot.LivePlot()
         for epochs in (1, 2, 3):
@@ -186,3 +186,26 @@ class TestCompareHistories:
     def test_empty(self):
         with pytest.raises(ValueError, match="histories is empty"):
             plot.compare_histories({})
+
+
+class TestClassColours:
+    def test_same_class_same_colour_across_calls_and_panels(self):
+        fig, (a, b) = plt.subplots(1, 2)
+        boxes = torch.tensor([[0.0, 0, 5, 5], [2, 2, 8, 8]])
+        plot.draw_boxes(a, boxes, labels=["cat", "dog"])
+        plot.draw_boxes(b, boxes, labels=["dog", "cat"])
+        colour = lambda ax, i: ax.patches[i].get_edgecolor()  # noqa: E731
+        assert colour(a, 0) == colour(b, 1) and colour(a, 1) == colour(b, 0) != colour(a, 0)
+        plt.close(fig)
+
+    def test_class_list_gives_distinct_colours(self):
+        classes = [f"c{i}" for i in range(20)]
+        assert len({plot.class_color(c, classes) for c in classes}) == 20
+        assert plot.class_color("c3", classes) == plot.PALETTE[3]
+        assert plot.class_color("not listed", classes) == plot.class_color("not listed")
+
+    def test_explicit_colours_win(self):
+        fig, ax = plt.subplots()
+        plot.draw_boxes(ax, torch.tensor([[0.0, 0, 1, 1]]), labels=["cat"], colors="black")
+        assert ax.patches[0].get_edgecolor()[:3] == (0.0, 0.0, 0.0)
+        plt.close(fig)

@@ -53,10 +53,10 @@ HTML = f"""<html><body>
 def _notebook(figure: bool = True) -> dict:
     output = {"output_type": "display_data", "metadata": {}, "data": {"image/svg+xml": "<svg/>", "text/plain": "<Figure>"}}
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "markdown", "metadata": {}, "source": "# A chapter"},
-        {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "x = 1",
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# A chapter"},
+        {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": 1, "source": "x = 1",
          "outputs": [{"output_type": "execute_result", "execution_count": 1, "metadata": {}, "data": {"text/plain": "1"}}]},
-        {"cell_type": "code", "metadata": {}, "execution_count": 2, "source": "plt.plot([1, 2])\nplt.show()",
+        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 2, "source": "plt.plot([1, 2])\nplt.show()",
          "outputs": [output] if figure else []},
     ]}
 
@@ -110,6 +110,12 @@ def test_an_empty_figure_file_is_reported(book):
 def test_a_figure_missing_from_the_page_is_reported(book):
     _edit(book[1], '<img src="../../_images/fig.svg" alt="">', "")
     assert "the executed notebook has 1 figures, the page shows 0" in _problems(book)
+
+
+def test_a_figure_shown_only_in_a_branch_or_function_may_be_absent(book):
+    notebook = _notebook(figure=False)
+    notebook["cells"][2]["source"] = "def show():\n    plt.show()\nif False:\n    plt.show()"
+    assert site.notebook_figures(notebook) == (0, [])
 
 
 def test_a_dropped_figure_is_reported(book):
@@ -233,3 +239,37 @@ def test_chromium_comes_from_the_environment_or_the_distribution(monkeypatch):
     monkeypatch.setenv("CHROMIUM", "/nonexistent/chrome")
     assert find_chromium() is None
     assert screenshot_name(3, "book/cnn/convolutions") == "03-book-cnn-convolutions.png"
+
+
+def test_identical_scripts_are_listed_once():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from d2lcv_book.pages import unique_scripts
+
+    thebe = dict(body='const THEBE_JS_URL = "x"')
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, **thebe), _JavaScript("_static/a.js"),
+               _JavaScript("", priority=200, **thebe), _JavaScript(None, body="var y = 1")]
+    assert unique_scripts(scripts) == [scripts[0], scripts[1], scripts[4]]
+
+
+def test_the_download_gets_the_outputs_of_the_cached_run(tmp_path):
+    """MyST-NB writes the downloadable .ipynb without outputs when they came from its cache."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from d2lcv_book.pages import executed_download
+
+    executed = nbformat.from_dict(_notebook())
+    blank = nbformat.from_dict(_notebook(figure=False))
+    blank.cells[1].outputs = []
+    download = tmp_path / "nb.ipynb"
+    nbformat.write(blank, download)
+    assert not executed_download(download, tmp_path / "no-cache")
+    cache = get_cache(str(tmp_path / "cache"))
+    assert not executed_download(download, tmp_path / "cache")  # an empty cache: left as it is
+    cache.cache_notebook_bundle(CacheBundleIn(executed, "nb.md"), check_validity=False)
+    assert executed_download(download, tmp_path / "cache")
+    count, dropped = site.notebook_figures(json.loads(download.read_text()))
+    assert (count, dropped) == (1, [])
+    assert not executed_download(download, tmp_path / "cache")  # has outputs: untouched

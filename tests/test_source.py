@@ -27,3 +27,12 @@ def test_show_renders_markdown():
 def test_bad_object():
     with pytest.raises(ValueError, match="cannot show the source of 3"):
         source.source(3)
+
+
+def test_show_displays_every_call_in_a_kernel(monkeypatch):
+    """In a notebook, two show() calls in one cell both appear (not only the cell's value)."""
+    shown = []
+    monkeypatch.setattr(source, "_kernel", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj._repr_markdown_()))
+    assert source.show(ops.im2col) is None and source.show(ops.col2im) is None
+    assert [md.split("`")[1] for md in shown] == ["d2lcv.ops.conv.im2col", "d2lcv.ops.conv.col2im"]

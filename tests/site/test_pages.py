@@ -59,7 +59,7 @@ def test_equations_are_typeset_offline_by_the_mathjax_of_the_site(seen):
 def test_every_page_has_a_screenshot_and_notebooks_one_of_a_figure(seen):
     shots = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
     assert len([s for s in shots if not s.endswith("-figure.png")]) == len(PAGES)
-    figures = [p for p in PAGES if any(i["inOutput"] for i in seen[p]["images"])]
+    figures = [p for p in PAGES if any(i["inOutput"] and i["visible"] for i in seen[p]["images"])]
     assert len([s for s in shots if s.endswith("-figure.png")]) == len(figures)
 
 
