@@ -188,7 +188,10 @@ def _same_notebook(page: str, notebook: dict, root: Path) -> list[str]:
     want = ["".join(c.source).strip() for c in source.cells if c.cell_type == "code"]
     have = ["".join(c.get("source", "")).strip() for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
     if want != have:
-        return [f"_sources/{page}.ipynb is not this page's notebook ({len(have)} code cells, the source has {len(want)})"]
+        i = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+        cell = have[i][:50] if i < len(have) else "(none)"
+        return [f"_sources/{page}.ipynb is not the notebook of {page}.md (stale build?): its code cell {i + 1} "
+                f"is {cell!r}, the source's {want[i][:50] if i < len(want) else '(none)'!r}"]
     if not any(c.get("outputs") for c in notebook["cells"] if c.get("cell_type") == "code"):
         return [f"_sources/{page}.ipynb was not executed: no cell has an output"]
     return []

@@ -210,7 +210,7 @@ class TestSource:
             n = len(classes) * n_per_class
             return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(n) % len(classes)
 
-        monkeypatch.setattr("d2lcv.recipes.finetune.cifar_subset", subset)
+        monkeypatch.setattr("d2lcv.recipes.finetune_source.cifar_subset", subset)
         return calls
 
     def test_key_and_path(self, tmp_path, monkeypatch):
@@ -250,7 +250,7 @@ class TestSource:
     def test_load_source_does_not_try_to_download_when_unreachable(self, fake_cifar, monkeypatch, tmp_path):
         monkeypatch.delenv("D2LCV_OFFLINE", raising=False)
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-        monkeypatch.setattr("d2lcv.recipes.finetune._reachable", lambda url: False)
+        monkeypatch.setattr("d2lcv.recipes.finetune_source._reachable", lambda url: False)
 
         def boom(*args, **kwargs):
             raise AssertionError("download attempted")

@@ -159,7 +159,7 @@ def test_a_download_of_another_notebook_is_reported(book):
     other = _notebook()
     other["cells"][1]["source"] = "y = 2"
     (book[1] / "_sources" / f"{PAGE}.ipynb").write_text(json.dumps(other))
-    assert "is not this page's notebook" in _problems(book)
+    assert "is not the notebook of book/ch/nb.md (stale build?): its code cell 1 is 'y = 2', the source's 'x = 1'" in _problems(book)
 
 
 def test_a_page_that_was_not_built_is_reported(book):

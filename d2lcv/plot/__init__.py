@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from .boxes import PALETTE, class_color, draw_boxes
 from .display import jupyter_shell, use_svg_display
-from .history import LivePlot, compare_histories, plot_history
+from .history import HistoryLike, LivePlot, compare_histories, plot_history
 from .images import show_images, to_numpy_image
 
 __all__ = [
     "use_svg_display", "jupyter_shell", "show_images", "to_numpy_image", "PALETTE", "class_color", "draw_boxes",
-    "plot_history", "compare_histories", "LivePlot",
+    "HistoryLike", "plot_history", "compare_histories", "LivePlot",
 ]

@@ -13,11 +13,16 @@ from matplotlib.figure import Figure
 
 from .display import jupyter_shell
 
-__all__ = ["plot_history", "compare_histories", "LivePlot"]
+__all__ = ["HistoryLike", "plot_history", "compare_histories", "LivePlot"]
+
+HistoryLike = Mapping[str, Sequence[float]]
+"""What the curves are drawn from: a :class:`d2lcv.engine.History` (``history["val_acc"]`` is
+the list of one key over epochs) or a plain dict of lists with the same keys. (The plot
+layer sits below the engine, so it names the shape, not the class.)"""
 
 
 def plot_history(
-    history: Any,
+    history: HistoryLike,
     axes: Axes | Sequence[Axes] | None = None,
     metrics: Sequence[str] = ("loss", "acc"),
 ) -> np.ndarray:
@@ -51,7 +56,7 @@ def plot_history(
     return axes
 
 
-def compare_histories(histories: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> np.ndarray:
+def compare_histories(histories: Mapping[str, HistoryLike], axes: Sequence[Axes] | None = None) -> np.ndarray:
     """Several runs side by side: accuracy curves, and final train vs test accuracy with the gap.
 
     Args:
@@ -106,7 +111,7 @@ class LivePlot:
         self.axes = self.figure.subplots(1, len(self.metrics), squeeze=False).flatten()
         self.handle: Any = None
 
-    def render(self, history: Any) -> bytes:
+    def render(self, history: HistoryLike) -> bytes:
         """Redraw the curves of ``history``; returns the figure as PNG bytes."""
         for ax in self.axes:
             ax.clear()
@@ -116,7 +121,7 @@ class LivePlot:
         self.figure.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
-    def update(self, history: Any) -> None:
+    def update(self, history: HistoryLike) -> None:
         """Redraw, and replace the figure shown in the notebook."""
         if jupyter_shell() is None:
             return

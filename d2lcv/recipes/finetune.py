@@ -1,10 +1,7 @@
-"""The fine-tuning chapters' source model and target protocol.
+"""The fine-tuning chapters' target protocol.
 
-* :class:`SourceConfig`, :func:`pretrain_source`, :func:`load_source`: the source model:
-  torchvision's ImageNet ResNet-18 where its weights can be had, otherwise a small ResNet
-  the book pretrains itself (and caches) on eight CIFAR-10 classes, two of which the
-  target shares.
-* :func:`input_transform`, :func:`eval_loader`, :func:`fit_target`: the chapter's target
+* the source model: :mod:`d2lcv.recipes.finetune_source`.
+* :func:`input_transform`, :func:`eval_loader`, :func:`train_loader`, :func:`fit_target`: the target
   task and training protocol (the data: :func:`d2lcv.data.cifar_subset`).
 
 Reference: Howard & Ruder, Universal Language Model Fine-tuning for Text Classification,
@@ -13,225 +10,22 @@ ACL 2018 (discriminative learning rates).
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import socket
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 import torch
-import torchvision
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
 from d2lcv.config import try_device
-from d2lcv.data.cifar10 import cifar_subset
+from d2lcv.data.tensors import AugmentedImages
 from d2lcv.engine import History, evaluate, fit, param_groups
-from d2lcv.utils.io import save_atomic
 from d2lcv.utils.seeding import seeded
 
-__all__ = [
-    "SOURCE_CLASSES",
-    "TARGET_CLASSES",
-    "SourceConfig",
-    "Source",
-    "source_cache_path",
-    "pretrain_source",
-    "load_source",
-    "input_transform",
-    "eval_loader",
-    "fit_target",
-]
+from .finetune_source import Source
 
-# The book's offline source task: the eight CIFAR-10 classes other than cat and dog. The target
-# task (cat, dog, deer, horse) shares two classes with it, so classifier rows can be reused.
-SOURCE_CLASSES = ("airplane", "automobile", "bird", "deer", "frog", "horse", "ship", "truck")
-
-
-TARGET_CLASSES = ("cat", "dog", "deer", "horse")
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """How the book's own source model is pretrained (when no ImageNet weights can be had).
-
-    A :func:`d2lcv.models.resnet_cifar` of the given ``width`` and ``blocks``, trained from
-    scratch on ``n_per_class`` CIFAR-10 training images of each of ``classes`` for ``epochs``
-    epochs: SGD with momentum 0.9, weight decay 5e-4, a one-cycle schedule peaking at
-    ``lr``; with ``augment``, random flips and 4-pixel shifts (a few epochs over thousands
-    of images do not overfit, and augmenting costs as much CPU time as training this
-    small network).
-    """
-
-    classes: tuple[str, ...] = SOURCE_CLASSES
-    n_per_class: int = 3000
-    epochs: int = 5
-    width: int = 8
-    blocks: tuple[int, ...] = (1, 1, 1, 1)
-    batch_size: int = 128
-    lr: float = 0.1
-    augment: bool = False
-    seed: int = 0
-
-    def key(self) -> str:
-        """A hash of every setting (10 hex digits): part of the cache file's name."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-    def describe(self) -> str:
-        return (f"d2lcv resnet_cifar(width={self.width}, blocks={self.blocks}) pretrained by the book on "
-                f"{len(self.classes)} CIFAR-10 classes ({', '.join(self.classes)}), {self.n_per_class} images "
-                f"each, {self.epochs} epochs")
-
-
-@dataclass
-class Source:
-    """A source model and what a target pipeline needs to know about it.
-
-    Attributes:
-        model: the network, with its source classifier.
-        description: which weights these are, to print next to every result.
-        classes: the source classifier's class names, row by row.
-        mean, std: the input normalisation the model was trained with.
-        image_size: the input side length the model expects (32 for the book's source).
-        new_model: ``num_classes -> nn.Module``, the same architecture freshly initialised
-            (the from-scratch baseline).
-        history: the pretraining :class:`d2lcv.engine.History` (None for downloaded weights).
-        cache: the file the weights were loaded from or saved to (None for torchvision's).
-    """
-
-    model: nn.Module
-    description: str
-    classes: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    image_size: int
-    new_model: Callable[[int], nn.Module]
-    history: Any = None
-    cache: Path | None = field(default=None)
-
-
-def source_cache_path(config: SourceConfig, profile: str) -> Path:
-    """``<cache>/finetune/source-<profile>-<config hash>.pt`` (see :func:`d2lcv.data.cache_dir`)."""
-    from d2lcv.data import cache_dir
-
-    return cache_dir() / "finetune" / f"source-{profile}-{config.key()}.pt"
-
-
-def pretrain_source(
-    config: SourceConfig,
-    *,
-    profile: str,
-    device: torch.device | str | None = None,
-    workers: int = 0,
-    progress: bool = True,
-) -> Source:
-    """The book's source model: loaded from the cache, or pretrained and then cached.
-
-    The cache file (:func:`source_cache_path`) is named by the run profile and a hash of
-    ``config``, and written atomically, so a changed setting never loads stale weights and
-    an interrupted run never leaves a broken file.
-
-    Args:
-        config: the source task and its training settings.
-        profile: the run profile's name (part of the file name).
-        workers: ``DataLoader`` workers for the augmentation (with ``config.augment``).
-
-    Returns:
-        A :class:`Source` whose ``history`` is the pretraining's (also when loaded).
-    """
-    from d2lcv import models, transforms
-    from d2lcv.data.tensors import AugmentedImages
-
-    def new_model(num_classes: int) -> nn.Module:
-        return models.resnet_cifar(num_classes, width=config.width, blocks_per_stage=config.blocks)
-
-    path = source_cache_path(config, profile)
-    with seeded(config.seed):  # the initial weights, then the order of the images; the caller's RNG is kept
-        model = new_model(len(config.classes))
-        source = Source(model, config.describe(), tuple(config.classes), transforms.CIFAR10_MEAN,
-                        transforms.CIFAR10_STD, 32, new_model, cache=path)
-        if path.exists():
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state["model"])
-            source.history = History.from_state_dict(state["history"])
-            return source
-        x, y = cifar_subset("train", config.classes, config.n_per_class, seed=config.seed)
-        if config.augment:
-            dataset = AugmentedImages(x, y, transforms.cifar_pipeline("flip_crop"))
-        else:
-            dataset, workers = TensorDataset(transforms.cifar_pipeline("none")(x), y), 0  # normalised once, batched
-        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                            persistent_workers=workers > 0, generator=torch.Generator().manual_seed(config.seed))
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=5e-4)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * len(loader))
-        source.history = fit(model, loader, epochs=config.epochs, optimizer=optimizer, scheduler=scheduler,
-                             scheduler_interval="batch", device=device, progress=progress)
-    model.cpu()
-    save_atomic({"model": model.state_dict(), "history": source.history.state_dict(),
-                 "config": dataclasses.asdict(config)}, path)
-    return source
-
-
-def load_source(
-    config: SourceConfig,
-    *,
-    profile: str,
-    imagenet_size: int = 224,
-    download: bool | None = None,
-    device: torch.device | str | None = None,
-    workers: int = 0,
-) -> Source:
-    """torchvision's ImageNet ResNet-18 if its weights can be had, else the book's source.
-
-    Uses :func:`d2lcv.models.weights.load_pretrained` with :func:`pretrain_source` as its fallback
-    (which announces itself with a :class:`~d2lcv.models.weights.PretrainedWeightsWarning`).
-
-    Args:
-        config, profile, device, workers: for :func:`pretrain_source`.
-        imagenet_size: input side for the ImageNet model (224 as it was trained; smaller
-            is faster, at some cost in accuracy).
-        download: allow downloading the weights; None means "unless ``$D2LCV_OFFLINE`` is set
-            or the download server cannot be reached within 3 seconds".
-
-    Returns:
-        A :class:`Source`; its ``description`` says which of the two it is.
-    """
-    from d2lcv.data import downloads_enabled
-    from d2lcv.models import weights
-
-    built: dict[str, Source] = {}
-
-    def book_source(arch: str, kwargs: dict[str, Any]) -> nn.Module:
-        built["source"] = pretrain_source(config, profile=profile, device=device, workers=workers)
-        return built["source"].model
-
-    w = weights.resolve_weights("resnet18", "DEFAULT")
-    if download is None:  # only try to download where the server can be reached (no retries offline)
-        download = downloads_enabled() and _reachable(w.url)
-    model = weights.load_pretrained("resnet18", w, fallback=book_source, download=download, progress=False)
-    if "source" in built:
-        return built["source"]
-    t = w.transforms()
-    return Source(model, model.d2lcv_weights, tuple(w.meta["categories"]), tuple(t.mean), tuple(t.std),
-                  imagenet_size, lambda num_classes: torchvision.models.resnet18(num_classes=num_classes))
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``url``'s host can be opened (a quick test for being online)."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
+__all__ = ["input_transform", "eval_loader", "train_loader", "fit_target"]
 
 
 def input_transform(source: Source, *, train: bool) -> v2.Compose:
@@ -245,6 +39,23 @@ def input_transform(source: Source, *, train: bool) -> v2.Compose:
     resize = [v2.Resize(source.image_size, antialias=True)] if source.image_size != 32 else []
     return v2.Compose([*augment, v2.ToImage(), v2.ToDtype(torch.float32, scale=True), *resize,
                        v2.Normalize(source.mean, source.std), v2.ToPureTensor()])
+
+
+def eval_loader(x: Tensor, y: Tensor, source: Source, *, batch_size: int = 500) -> DataLoader:
+    """A loader of test images ``x`` (uint8 Tensor[N, 3, 32, 32]) and labels ``y``,
+    transformed once for ``source`` (the test pipeline is deterministic)."""
+    return DataLoader(TensorDataset(input_transform(source, train=False)(x), y), batch_size=batch_size)
+
+
+def train_loader(
+    x: Tensor, y: Tensor, source: Source, *, batch_size: int, workers: int = 0, seed: int = 0
+) -> DataLoader:
+    """A shuffled loader of training images ``x`` (uint8 Tensor[N, 3, 32, 32]) and labels
+    ``y``, augmented for ``source`` (:func:`input_transform` with ``train=True``) in
+    ``workers`` processes; the order and the augmentation are fixed by ``seed``."""
+    dataset = AugmentedImages(x, y, input_transform(source, train=True))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                      persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 
 
 def fit_target(
@@ -285,9 +96,3 @@ def fit_target(
                                 "time": time.perf_counter() - start}])
         return fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
                    device=device, progress=False, history=history)  # epochs numbered on from 0
-
-
-def eval_loader(x: Tensor, y: Tensor, source: Source, *, batch_size: int = 500) -> DataLoader:
-    """A loader of test images ``x`` (uint8 Tensor[N, 3, 32, 32]) and labels ``y``,
-    transformed once for ``source`` (the test pipeline is deterministic)."""
-    return DataLoader(TensorDataset(input_transform(source, train=False)(x), y), batch_size=batch_size)
