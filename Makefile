@@ -51,7 +51,7 @@ browser:
 SITE_PROFILE ?= smoke
 site-test: $(STAMP) browser
 	D2LCV_PROFILE=$(SITE_PROFILE) $(BIN)/python -m d2lcv_book build
-	$(BIN)/python -m pytest tests/site -p no:cacheprovider --timeout=600 --durations=5
+	D2LCV_SITE_TEST=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider --timeout=600 --durations=5
 
 # A PNG of the top of every page and of its first figure, in _build/screenshots, for review
 # (of the book in _build/html; built in the active profile first when there is none).

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from .site import ROOT, page_problems, rendered_problems, toc_pages
 
-__all__ = ["find_chromium", "browser_context", "visit", "visit_all", "screenshot_name", "main"]
+__all__ = ["browser_context", "find_chromium", "main", "screenshot_name", "visit", "visit_all"]
 
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # As root (CI) Chromium needs --no-sandbox; the rest keeps it from calling home on a closed network.

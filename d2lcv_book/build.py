@@ -69,7 +69,8 @@ def notebooks(root: Path = ROOT) -> list[Path]:
 def cache_key(profile: str | None = None) -> str:
     """``<profile>-d2lcv<version>-<hash of the package source>``: the execution-cache folder name."""
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "d2lcv").rglob("*.py"), *(ROOT / "d2lcv_book").rglob("*.py")]):
+    # the package, and the one tooling module whose output is on the pages (source.show)
+    for path in sorted([*(ROOT / "d2lcv").rglob("*.py"), ROOT / "d2lcv_book" / "source.py"]):
         digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     return f"{profile or get_profile()}-d2lcv{__version__}-{digest.hexdigest()[:10]}"

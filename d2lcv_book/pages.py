@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["unique_scripts", "executed_download", "setup"]
+__all__ = ["executed_download", "setup", "unique_scripts"]
 
 
 def unique_scripts(scripts: list) -> list:

@@ -27,8 +27,15 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["ROOT", "toc_pages", "is_notebook", "colab_url_for", "notebook_figures",
-           "page_problems", "rendered_problems"]
+__all__ = [
+    "ROOT",
+    "colab_url_for",
+    "is_notebook",
+    "notebook_figures",
+    "page_problems",
+    "rendered_problems",
+    "toc_pages",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_MIMES = ("image/png", "image/svg+xml", "image/jpeg", "image/gif")
@@ -89,7 +96,7 @@ def notebook_figures(notebook: dict) -> tuple[int, list[str]]:
         source = "".join(cell.get("source", ""))
         images = sum(any(m in out.get("data", {}) for m in IMAGE_MIMES) for out in cell.get("outputs", []))
         count += images
-        if images == 0 and re.search(r"^plt\.show\(", source, flags=re.M):  # not in a def, if or loop
+        if images == 0 and re.search(r"^plt\.show\(", source, flags=re.MULTILINE):  # not in a def, if or loop
             missing.append(source.strip().splitlines()[0][:60])
     return count, missing
 
@@ -177,7 +184,7 @@ def _notebook_checks(page: str, soup, html: Path, root: Path) -> list[str]:
         problems.append(f"a cell calls plt.show() but its output has no figure: {first_line!r}")
     shown = soup.select(".cell_output img, .cell_output svg")
     if len(shown) < count:
-        problems.append(f"the executed notebook has {count} figures, the page shows {len(shown)}")
+        problems.append(f"the executed notebook has {count} figure(s), the page shows {len(shown)}")
     return problems
 
 
@@ -189,9 +196,11 @@ def _same_notebook(page: str, notebook: dict, root: Path) -> list[str]:
     have = ["".join(c.get("source", "")).strip() for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
     if want != have:
         i = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
-        cell = have[i][:50] if i < len(have) else "(none)"
-        return [f"_sources/{page}.ipynb is not the notebook of {page}.md (stale build?): its code cell {i + 1} "
-                f"is {cell!r}, the source's {want[i][:50] if i < len(want) else '(none)'!r}"]
+        built = have[i][:50] if i < len(have) else "(none)"
+        source_cell = want[i][:50] if i < len(want) else "(none)"
+        message = (f"_sources/{page}.ipynb is not the notebook of {page}.md (stale build?): "
+                   f"its code cell {i + 1} is {built!r}, the source's {source_cell!r}")
+        return [message]
     if not any(c.get("outputs") for c in notebook["cells"] if c.get("cell_type") == "code"):
         return [f"_sources/{page}.ipynb was not executed: no cell has an output"]
     return []
@@ -203,7 +212,8 @@ def page_problems(html: Path, page: str, root: Path = ROOT) -> list[str]:
     page_file = html / f"{page}.html"
     if not page_file.is_file():
         return [f"{page}.html was not built"]
-    _soup.cache_clear(), _ids.cache_clear()
+    _soup.cache_clear()  # a test may rewrite a page between two calls
+    _ids.cache_clear()
     soup = _soup(page_file)
     problems = _files_and_links(page_file, soup, html)
     text = _visible_text(soup)

@@ -1,4 +1,4 @@
-"""d2lcv.metrics.detection: AP variants by hand, the seeds' worked example, parity with pycocotools."""
+"""d2lcv.metrics.detection: AP variants by hand, the worked example of AI Computing Systems (Chen et al.), parity with pycocotools."""
 
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 
 from d2lcv import metrics
 
-# The seeds' example: 20 detections of class A, 25 ground-truth boxes, true positives at ranks
+# The worked example of AI Computing Systems, ch. 3: 20 detections of class A, 25 ground-truth boxes, true positives at ranks
 # 1, 2, 4, 9, 11, 13, 17 -> AP = (1 + 1 + 3/4 + 6/13 + 6/13 + 6/13 + 7/17) / 25 (all-point).
 SEED_TP_RANKS = (1, 2, 4, 9, 11, 13, 17)
 

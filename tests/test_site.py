@@ -109,7 +109,7 @@ def test_an_empty_figure_file_is_reported(book):
 
 def test_a_figure_missing_from_the_page_is_reported(book):
     _edit(book[1], '<img src="../../_images/fig.svg" alt="">', "")
-    assert "the executed notebook has 1 figures, the page shows 0" in _problems(book)
+    assert "the executed notebook has 1 figure(s), the page shows 0" in _problems(book)
 
 
 def test_a_figure_shown_only_in_a_branch_or_function_may_be_absent(book):
@@ -246,7 +246,7 @@ def test_identical_scripts_are_listed_once():
 
     from d2lcv_book.pages import unique_scripts
 
-    thebe = dict(body='const THEBE_JS_URL = "x"')
+    thebe = {"body": 'const THEBE_JS_URL = "x"'}
     scripts = [_JavaScript("_static/a.js"), _JavaScript(None, **thebe), _JavaScript("_static/a.js"),
                _JavaScript("", priority=200, **thebe), _JavaScript(None, body="var y = 1")]
     assert unique_scripts(scripts) == [scripts[0], scripts[1], scripts[4]]

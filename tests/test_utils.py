@@ -114,3 +114,21 @@ class TestBestTime:
             best_time(lambda: None, 0)
 
 
+
+
+def test_tqdm_disable_silences_notebook_bars_without_changing_the_iteration(monkeypatch):
+    """tqdm.notebook ignores TQDM_DISABLE; progress() honours it, and a silenced bar still
+    wraps the iterable (a DataLoader is iterated the same way, so results do not change)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    def first_batch(show):
+        g = torch.Generator().manual_seed(0)
+        loader = DataLoader(TensorDataset(torch.arange(10)), batch_size=5, shuffle=True, generator=g)
+        return next(iter(progress(loader, show=show)))[0].tolist()
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    shown = first_batch(True)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    bar = progress(range(3), show=True)
+    assert bar.disable and list(bar) == [0, 1, 2]
+    assert first_batch(True) == shown
