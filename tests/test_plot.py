@@ -209,3 +209,11 @@ class TestClassColours:
         plot.draw_boxes(ax, torch.tensor([[0.0, 0, 1, 1]]), labels=["cat"], colors="black")
         assert ax.patches[0].get_edgecolor()[:3] == (0.0, 0.0, 0.0)
         plt.close(fig)
+
+
+def test_epoch_ticks_are_whole_numbers():
+    axes = plot.plot_history({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6],
+                              "train_acc": [0.1, 0.5, 0.6], "val_acc": [0.1, 0.4, 0.5]})
+    ticks = axes[0].get_xticks()
+    assert len(ticks) and all(float(t).is_integer() for t in ticks)
+    plt.close("all")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .classification import BasicBlock, ResNetCIFAR, SimpleCNN, resnet_cifar
 from .detection.ssd import SSD
+from .fastnet import FastNet, fastnet
 from .finetune import (
     check_stages,
     freeze,
@@ -33,6 +34,7 @@ from .weights import (
 
 __all__ = [
     "SimpleCNN", "BasicBlock", "ResNetCIFAR", "resnet_cifar",
+    "FastNet", "fastnet",
     "SSD",
     "vgg_layer_names", "FeatureExtractor", "normalize_filters_", "TransformNet",
     "stage_names", "check_stages", "freeze", "unfreeze", "frozen_stages", "get_head", "replace_head",

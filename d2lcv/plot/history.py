@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .display import jupyter_shell
 
@@ -49,6 +50,7 @@ def plot_history(
                 values = history[key]
                 ax.plot(history["epoch"][: len(values)], values, style, marker=".", label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional epochs
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
         if ax.lines:
@@ -81,6 +83,7 @@ def compare_histories(histories: Mapping[str, HistoryLike], axes: Sequence[Axes]
         axes[0].plot(h["epoch"], h["train_acc"], "--", color=color)
         axes[0].plot(h["epoch"], h["val_acc"], "-", color=color, label=name)
     axes[0].set(xlabel="epoch", ylabel="accuracy", title="train (dashed) and test (solid)")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
     train = np.array([histories[n]["train_acc"][-1] for n in names])
