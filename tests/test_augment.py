@@ -189,3 +189,19 @@ class TestExperimentProtocol:
         assert torch.equal(torch.get_rng_state(), before)  # seeded inside, the caller's RNG left alone
         for p1, p2 in zip(m1.parameters(), m2.parameters()):
             assert torch.equal(p1, p2)
+
+    def test_compare_pipelines_runs_each_under_the_same_protocol(self):
+        images, labels = self._data(16)
+        test = torch.utils.data.DataLoader(data.AugmentedImages(images, labels, transforms.cifar_pipeline("none")),
+                                           batch_size=16)
+        make_model = lambda: models.fastnet(width=4)  # noqa: E731
+        runs = {"none": transforms.cifar_pipeline("none"),
+                "cutmix": (transforms.cifar_pipeline("flip_crop"),
+                           transforms.CutMix(num_classes=10, generator=torch.Generator().manual_seed(0)))}
+        results = recipes.compare_pipelines(make_model, images, labels, runs, test, epochs=1, batch_size=8, seed=3)
+        assert list(results) == ["none", "cutmix"]
+        for model, history, seconds in results.values():
+            assert isinstance(model, models.FastNet) and len(history) == 1 and seconds > 0
+        _, alone = recipes.train_with_pipeline(make_model, images, labels, transforms.cifar_pipeline("none"), test,
+                                               epochs=1, batch_size=8, seed=3)
+        assert alone["train_loss"] == results["none"][1]["train_loss"]  # the same seed, the same run
