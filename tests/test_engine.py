@@ -904,3 +904,22 @@ class TestBadArguments:
     def test_constructors(self, make, match):
         with pytest.raises(ValueError, match=match):
             make()
+
+
+class TestPairedDifference:
+    def test_hand_worked(self):
+        from d2lcv.metrics import paired_difference, verdict
+
+        a = torch.tensor([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=torch.bool)  # 2 seeds, 4 images
+        b = torch.tensor([[0, 1, 0, 1], [0, 1, 0, 0]], dtype=torch.bool)
+        diff, se = paired_difference(a, b)  # per image: 1 - 0, 0.5 - 1, 0 - 0, 1 - 0.5
+        assert diff == pytest.approx(0.25)
+        assert se == pytest.approx(torch.tensor([1.0, -0.5, 0.0, 0.5]).std().item() / 2)
+        assert verdict(diff, se) == "within noise" and verdict(0.1, 0.01) == "a clear gain"
+        assert verdict(-0.1, 0.01) == "a clear loss"
+
+    def test_bad(self):
+        from d2lcv.metrics import paired_difference
+
+        with pytest.raises(ValueError, match="same N >= 2 images"):
+            paired_difference(torch.ones(3, dtype=torch.bool), torch.ones(4, dtype=torch.bool))

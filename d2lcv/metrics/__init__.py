@@ -3,7 +3,7 @@ COCO reference (pycocotools) they are checked against."""
 
 from __future__ import annotations
 
-from .classification import num_correct
+from .classification import num_correct, paired_difference, verdict
 from .coco import COCO_STATS, coco_evaluator, coco_map, to_coco
 from .detection import (
     AP_METHODS,
@@ -18,7 +18,7 @@ from .detection import (
 from .simulate import simulate_detections
 
 __all__ = [
-    "num_correct",
+    "num_correct", "paired_difference", "verdict",
     "AP_METHODS", "AREA_RANGES", "COCO_IOU_THRESHOLDS", "precision_recall", "average_precision", "DetectionResult",
     "check_detection_inputs", "evaluate_detections",
     "to_coco", "coco_evaluator", "coco_map", "COCO_STATS",
