@@ -1,5 +1,6 @@
 """The book's structure: table of contents, notebook headers, build tooling, Colab notebooks."""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -48,6 +49,77 @@ def test_notebook_has_jupytext_header_and_kernel(path):
 def test_notebook_takes_its_sizes_from_the_profile(path):
     text = path.read_text(encoding="utf-8")
     assert text.count("d2lcv.config.by_profile(") == 1, "one visible profile cell per notebook"
+
+
+_GLUE_USE = re.compile(r"\{glue:(?:text|)\}`([A-Za-z_][\w]*)(?::[^`]*)?`")
+_GLUE_CALL = re.compile(r"\bglue\(\s*([^,]+),")
+_NAMES = re.compile(r"""["']([A-Za-z_]\w*)["']|\b([A-Za-z_]\w*)=""")
+
+
+def _glued_patterns(nb) -> list[re.Pattern]:
+    """What a page's code cells glue: literal keys exactly, f-strings and ``key + "_se"`` as
+    patterns, and a variable key as any name the code spells as a string or a keyword."""
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    names = {a or b for a, b in _NAMES.findall(code)}
+    patterns = []
+    for arg in _GLUE_CALL.findall(code):
+        arg = arg.strip()
+        literal = re.fullmatch(r"""(f?)(["'])(.*)\2""", arg)
+        if literal:
+            text = re.escape(literal[3])
+            patterns.append(re.compile(re.sub(r"\\\{[^}]*\\\}", r"\\w+", text) if literal[1] else text))
+        elif re.fullmatch(r"""\w+\s*\+\s*(["'])\w+\1""", arg):  # key + "_suffix"
+            patterns.append(re.compile(r"\w+" + re.escape(arg.split("+")[1].strip()[1:-1])))
+        else:  # a variable: any name the code spells
+            patterns += [re.compile(re.escape(n)) for n in names]
+    return patterns
+
+
+@pytest.mark.parametrize("path", _chapter_markdown(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_glued_number_in_the_prose_is_glued_by_the_page(path):
+    # numbers in the prose come from the run: each {glue:text}`key` needs a glue("key", ...) in a code cell
+    nb = jupytext.reads(path.read_text(encoding="utf-8"), fmt="md:myst")
+    used = {key for cell in nb.cells if cell.cell_type == "markdown" for key in _GLUE_USE.findall(cell.source)}
+    patterns = _glued_patterns(nb)
+    missing = sorted(key for key in used if not any(p.fullmatch(key) for p in patterns))
+    assert missing == [], f"{path.name}: prose uses glue keys that no cell glues: {missing}"
+
+
+# Numbers with two or more decimals in the prose look like results; results are glued from the
+# run. The ones below are constants (thresholds, settings) or numbers quoted from papers.
+_PROSE_CONSTANTS = {
+    "augmentation/experiment.md": {"0.99"},  # a threshold
+    "detection/anchors.md": {"0.05"},  # an IoU in a hand-made exercise matrix
+    "detection/boxes.md": {"0.95"},  # COCO's IoU range
+    "detection/map.md": {"0.01", "0.55", "0.95"},  # COCO's recall and IoU steps
+    "detection/nms.md": {"0.45"},  # SSD's NMS threshold
+    "detection/ssd.md": {"0.01"},  # the score threshold for mAP
+    "finetune/finetune.md": {"0.85", "0.94", "1.28"},  # d2l's hot dog results; ImageNet's size
+    "finetune/reuse.md": {"0.25"},  # chance for four classes
+    "style/fast.md": {"0.015", "0.05", "0.21", "15.86", "214.44", "54.85"},  # Johnson et al.'s table
+}
+_RESULT_LIKE = re.compile(r"(?<![\w.])\d+\.\d{2,}(?![\w.])")
+
+
+def _prose(nb) -> str:
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for pattern in (r"```.*?```", r"\$\$.*?\$\$", r"\$[^$]*\$", r"`[^`]*`"):  # code, math, roles
+        text = re.sub(pattern, "", text, flags=re.S)
+    return text
+
+
+@pytest.mark.parametrize("path", _chapter_markdown(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_result_like_numbers_in_the_prose_are_glued(path):
+    nb = jupytext.reads(path.read_text(encoding="utf-8"), fmt="md:myst")
+    typed = set(_RESULT_LIKE.findall(_prose(nb))) - _PROSE_CONSTANTS.get(path.relative_to(BOOK).as_posix(), set())
+    assert typed == set(), f"{path.name}: numbers typed into the prose (glue them from the run): {sorted(typed)}"
+
+
+def test_glue_key_check_can_fail():
+    nb = jupytext.reads("```{code-cell} ipython3\nglue(f\"acc_{name}\", 1)\n```\n\n{glue:text}`acc_x:.2f` "
+                        "{glue:text}`other`\n", fmt="md:myst")
+    patterns = _glued_patterns(nb)
+    assert any(p.fullmatch("acc_x") for p in patterns) and not any(p.fullmatch("other") for p in patterns)
 
 
 def test_no_generated_notebooks_are_tracked():

@@ -160,7 +160,9 @@ class TestParamGroups:
 
 class TestRows:
     def test_map_by_hand(self):
-        assert models.map_class_rows(recipes.SOURCE_CLASSES, recipes.TARGET_CLASSES) == {2: 3, 3: 5}  # deer, horse
+        animals = ("bird", "deer", "frog", "horse")
+        assert models.map_class_rows(animals, recipes.TARGET_CLASSES) == {2: 1, 3: 3}  # deer, horse
+        assert models.map_class_rows(recipes.SOURCE_CLASSES, recipes.TARGET_CLASSES) == {}  # disjoint
         assert models.map_class_rows(["a", "b"], ["x", "y"]) == {}
         assert models.map_class_rows(["hotdog", "taco"], ["not-hotdog", "hot dog"], rename={"hot dog": "hotdog"}) == {1: 0}
 

@@ -94,6 +94,24 @@ class TestFeatureExtractor:
         with pytest.raises(ValueError, match="per must be"):
             models.normalize_filters_(ext, images, per="channel")
 
+    @pytest.mark.parametrize("per", ["filter", "layer"])
+    def test_normalize_filters_keeps_the_pattern_of_activity(self, per):
+        # every layer's activations are the original ones times a positive factor per channel
+        layers = ["relu1_1", "relu1_2", "relu2_1"]
+        ext = _extractor(layers)
+        images = torch.rand(3, 3, 8, 8, generator=_gen(1))
+        probe = torch.rand(2, 3, 8, 8, generator=_gen(2))  # images it was not fitted on
+        with torch.no_grad():
+            before = ext(probe)
+            models.normalize_filters_(ext, images, per=per)
+            after = ext(probe)
+        for name in layers:
+            b, a = before[name].transpose(0, 1).flatten(1), after[name].transpose(0, 1).flatten(1)
+            alive = b.abs().sum(1) > 0
+            ratio = a[alive].sum(1) / b[alive].sum(1)  # [C] one factor per channel
+            assert (ratio > 0).all()
+            torch.testing.assert_close(a[alive], b[alive] * ratio[:, None], rtol=1e-4, atol=1e-5)
+
 
 class TestGramMatrix:
     def test_against_an_explicit_sum(self):
@@ -131,11 +149,11 @@ class TestLosses:
 
     def test_style_loss_formula_zero_at_target_positive_elsewhere(self):
         f = torch.rand(1, 4, 3, 5, generator=_gen(), dtype=torch.float64)
-        A = losses.gram_matrix(f)[0]
+        A = losses.gram_matrix(f, normalize=True)[0]
         assert losses.style_loss({"l": f}, {"l": A}) == 0
         g = f + 0.1 * torch.rand(f.shape, generator=_gen(1), dtype=torch.float64)
-        N, M = 4, 15
-        expected = ((losses.gram_matrix(g)[0] - A) ** 2).sum() / (4 * N**2 * M**2)
+        N, M = 4, 15  # Gatys et al.'s formula, for images of one size
+        expected = ((losses.gram_matrix(g)[0] - losses.gram_matrix(f)[0]) ** 2).sum() / (4 * N**2 * M**2)
         torch.testing.assert_close(losses.style_loss({"l": g}, {"l": A}), expected)
         assert expected > 0
 
@@ -144,8 +162,16 @@ class TestLosses:
         f = torch.rand(1, 4, 3, 5, generator=_gen())
         perm = torch.randperm(15, generator=_gen())
         shuffled = f.flatten(2)[:, :, perm].view_as(f)
-        A = losses.gram_matrix(f)[0]
+        A = losses.gram_matrix(f, normalize=True)[0]
         torch.testing.assert_close(losses.style_loss({"l": shuffled}, {"l": A}), torch.tensor(0.0), atol=1e-6, rtol=0)
+
+    def test_style_loss_compares_images_of_different_sizes(self):
+        # a texture tiled 2 x 2 has 4 times the positions and the same Gram matrix per position
+        f = torch.rand(1, 4, 3, 5, generator=_gen(), dtype=torch.float64)
+        tiled = f.repeat(1, 1, 2, 2)
+        A = losses.gram_matrix(tiled, normalize=True)[0]
+        torch.testing.assert_close(losses.gram_matrix(tiled)[0], 4 * losses.gram_matrix(f)[0])
+        torch.testing.assert_close(losses.style_loss({"l": f}, {"l": A}), torch.tensor(0.0, dtype=torch.float64))
 
     def test_style_loss_layer_weights(self):
         f1, f2 = torch.rand(1, 2, 3, 3, generator=_gen()), torch.rand(1, 3, 2, 2, generator=_gen(1))
@@ -179,7 +205,7 @@ class TestLosses:
         ext = _extractor(["relu1_1", "relu2_1"])
         x = torch.rand(1, 3, 8, 8, generator=_gen())
         feats = ext(x)
-        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"])[0]}
+        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"], normalize=True)[0]}
         total, parts = losses.perceptual_loss(x, feats, feats["relu2_1"], grams, content_layer="relu2_1", tv_weight=0.5)
         assert parts["content"] == 0 and parts["style"] == 0
         assert parts["tv"] == pytest.approx(0.5 * losses.tv_loss(x).item())
@@ -211,7 +237,7 @@ class TestStylize:
         ext = _extractor()
         x = torch.rand(1, 3, 8, 8, generator=_gen(), requires_grad=True)
         feats = ext(x)
-        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"]).detach()[0] * 2}
+        grams = {"relu1_1": losses.gram_matrix(feats["relu1_1"], normalize=True).detach()[0] * 2}
         total, _ = losses.perceptual_loss(x, feats, feats["relu2_1"].detach() + 1, grams, content_layer="relu2_1")
         total.backward()
         assert x.grad is not None and x.grad.abs().sum() > 0

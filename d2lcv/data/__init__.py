@@ -43,8 +43,21 @@ from .images import (
     timemachine,
 )
 from .registry import REGISTRY, DatasetInfo, MirrorFile, Resource, dataset_info, fetch
+from .house_numbers import (
+    HOUSE_NUMBER_FONTS,
+    HOUSE_NUMBER_SPLITS,
+    HOUSE_NUMBERS_VERSION,
+    generate_house_numbers,
+    handwritten_digits,
+    house_number_fonts,
+    house_numbers,
+    render_house_number,
+)
 from .subsets import balanced_indices, class_indices
+from .svhn import SVHN_SPLITS, read_svhn_mat, svhn, svhn_info
+from .text import LMLoader, Vocab, split_corpus, tokenize
 from .tensors import AugmentedImages
+from .toy2d import circle, gaussian_mixture, grid_centers, grid_of_gaussians, ring_centers, ring_of_gaussians
 
 __all__ = [
     # locations and environment
@@ -65,4 +78,10 @@ __all__ = [
     "PHOTOS", "PAINTINGS", "CONTENT_PHOTOS", "EMOJI_NAMES",
     "photo_path", "photo_paths", "load_image", "painting", "content_photo",
     "emoji", "emoji_codepoints", "timemachine",
+    "tokenize", "Vocab", "split_corpus", "LMLoader",
+    "HOUSE_NUMBER_FONTS", "HOUSE_NUMBER_SPLITS", "HOUSE_NUMBERS_VERSION", "house_number_fonts", "handwritten_digits",
+    "render_house_number", "generate_house_numbers", "house_numbers",
+    "SVHN_SPLITS", "svhn_info", "read_svhn_mat", "svhn",
+    # 2-D toy distributions
+    "ring_centers", "grid_centers", "gaussian_mixture", "ring_of_gaussians", "grid_of_gaussians", "circle",
 ]

@@ -108,14 +108,43 @@ class SceneSettings:
                 f"{sizes.get('train', 0)}-{sizes.get('val', 0)}-{sizes.get('test', 0)}-{digest}")
 
 
+def _check_scene(sprites: Sequence[Image.Image], num_objects: tuple[int, int],
+                 object_size: tuple[float, float]) -> None:
+    if not sprites:
+        raise ValueError("sprites is empty: give one RGBA image per class")
+    if not 1 <= num_objects[0] <= num_objects[1]:
+        raise ValueError(f"num_objects must be (min, max) with 1 <= min <= max, got {num_objects}")
+    if not 0 < object_size[0] <= object_size[1] <= 1:
+        raise ValueError(f"object_size must be (min, max) fractions in (0, 1], got {object_size}")
+
+
+def _random_sprite(sprite: Image.Image, object_size: tuple[float, float], side: int,
+                   rng: np.random.Generator) -> Image.Image:
+    """``sprite`` resized to a log-uniform fraction of ``side`` pixels, mirrored half the time."""
+    s = max(2, round(float(np.exp(rng.uniform(*np.log(object_size)))) * side))
+    sprite = sprite.resize((s, s), Image.Resampling.BILINEAR)
+    if rng.random() < 0.5:
+        sprite = sprite.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return sprite
+
+
+def _boxes(owner: np.ndarray, labels: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """The tight box, class and area of the visible pixels of each object still visible."""
+    boxes, areas, kept = [], [], []
+    for k, label in enumerate(labels):
+        ys, xs = np.nonzero(owner == k)
+        if len(xs):
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            areas.append(len(xs))
+            kept.append(label)
+    return (torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            torch.tensor(kept, dtype=torch.int64), torch.tensor(areas, dtype=torch.float32))
+
+
 def compose_scene(
-    background: Image.Image,
-    sprites: Sequence[Image.Image],
-    rng: np.random.Generator,
-    *,
-    num_objects: tuple[int, int] = (1, 6),
-    object_size: tuple[float, float] = (0.16, 0.45),
-    max_occlusion: float = 0.4,
+    background: Image.Image, sprites: Sequence[Image.Image],
+    rng: np.random.Generator, *, num_objects: tuple[int, int] = (1, 6),
+    object_size: tuple[float, float] = (0.16, 0.45), max_occlusion: float = 0.4,
     tries: int = 20,
 ) -> tuple[Image.Image, Tensor, Tensor, Tensor]:
     """Paste random objects (RGBA sprites) onto a background, and annotate them.
@@ -139,31 +168,20 @@ def compose_scene(
         (the tight box of each object's *visible* pixels, pixel edges: ``x2 = last column + 1``);
         labels Tensor[G] int64 class indices into ``sprites``; areas Tensor[G] float32 visible pixels.
     """
-    if not sprites:
-        raise ValueError("sprites is empty: give one RGBA image per class")
-    lo, hi = num_objects
-    if not 1 <= lo <= hi:
-        raise ValueError(f"num_objects must be (min, max) with 1 <= min <= max, got {num_objects}")
-    if not 0 < object_size[0] <= object_size[1] <= 1:
-        raise ValueError(f"object_size must be (min, max) fractions in (0, 1], got {object_size}")
+    _check_scene(sprites, num_objects, object_size)
     canvas = background.convert("RGBA")
     W, H = canvas.size
-    owner = np.full((H, W), -1, dtype=np.int16)  # which object each pixel shows (-1: background)
-    full: list[int] = []  # each object's pixel count
+    owner = np.full((H, W), -1, dtype=np.int16)  # the object each pixel shows; -1: none
+    full: list[int] = []  # each placed object's pixel count
     labels: list[int] = []
-    for _ in range(int(rng.integers(lo, hi + 1))):
+    for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
         label = int(rng.integers(len(sprites)))
-        side = float(np.exp(rng.uniform(np.log(object_size[0]), np.log(object_size[1])))) * min(H, W)
-        s = max(2, round(side))
-        sprite = sprites[label].resize((s, s), Image.Resampling.BILINEAR)
-        if rng.random() < 0.5:
-            sprite = sprite.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        mask = np.asarray(sprite)[..., 3] >= 128
-        k = len(full)
+        sprite = _random_sprite(sprites[label], object_size, min(H, W), rng)
+        mask, s, k = np.asarray(sprite)[..., 3] >= 128, sprite.size[0], len(full)
         for _ in range(tries):
             x, y = int(rng.integers(W - s + 1)), int(rng.integers(H - s + 1))
             trial = owner.copy()
-            trial[y:y + s, x:x + s][mask] = k
+            trial[y : y + s, x : x + s][mask] = k
             visible = np.bincount(trial[trial >= 0].ravel(), minlength=k + 1)[:k]
             if all(v >= (1 - max_occlusion) * f for v, f in zip(visible, full)):
                 owner = trial
@@ -171,19 +189,7 @@ def compose_scene(
                 full.append(int(mask.sum()))
                 labels.append(label)
                 break
-    boxes, areas, kept = [], [], []
-    for k in range(len(full)):
-        ys, xs = np.nonzero(owner == k)
-        if len(xs):
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-            areas.append(len(xs))
-            kept.append(labels[k])
-    return (
-        canvas.convert("RGB"),
-        torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-        torch.tensor(kept, dtype=torch.int64),
-        torch.tensor(areas, dtype=torch.float32),
-    )
+    return (canvas.convert("RGB"), *_boxes(owner, labels))
 
 
 def _coco(split: str, classes: Sequence[str], records: list[dict[str, Any]], size: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """d2l's hot dog / not hot dog photos as a ``torch.utils.data.Dataset``.
 
-The archive ``hotdog.zip`` (registry entry ``"hotdog"``) holds 2,000 training and 2,000 test
-photos of various sizes, laid out like torchvision's ``ImageFolder``::
+The archive ``hotdog.zip`` (registry entry ``"hotdog"``) holds 2,000 training photos (1,000
+per class) and 800 test photos (400 per class) of various sizes, laid out like torchvision's
+``ImageFolder``::
 
     hotdog/train/hotdog/*.png       hotdog/train/not-hotdog/*.png
     hotdog/test/hotdog/*.png        hotdog/test/not-hotdog/*.png
@@ -51,8 +52,8 @@ def _split_root(root: Path, split: str, archive: Path) -> Path:
 
 
 class Hotdog(Dataset):
-    """d2l's hot dog data set: 2,000 train / 2,000 test RGB photos in two classes,
-    ``hotdog`` (label 0) and ``not-hotdog`` (label 1), each split about 1 : 3.
+    """d2l's hot dog data set: 2,000 train / 800 test RGB photos in two classes,
+    ``hotdog`` (label 0) and ``not-hotdog`` (label 1), half of each split each.
 
     Args:
         split: ``"train"`` or ``"test"``.

@@ -12,7 +12,6 @@ from types import MappingProxyType
 
 from PIL import Image
 
-from .archive import read_member
 from .cache import MIRROR_ENV, DatasetNotFoundError, cache_dir
 from .registry import EMOJI_SHA256, REGISTRY, dataset_info, fetch
 
@@ -158,6 +157,7 @@ def emoji(
     if size is not None and size <= 0:
         raise ValueError(f"size must be positive, got {size}")
     archive: Path | None = None
+    opened: zipfile.ZipFile | None = None  # the Noto zip, opened once for all emoji asked
     images = []
     for cp, spec in zip(cps, specs):
         name = f"noto-emoji-72/{cp}"
@@ -167,9 +167,11 @@ def emoji(
         else:
             archive = archive or _emoji_zip(download=False)
             if archive is not None:
+                opened = opened or zipfile.ZipFile(archive)
                 try:
-                    data = read_member(archive, _EMOJI_MEMBER.format(cp))
+                    data = opened.read(_EMOJI_MEMBER.format(cp))
                 except KeyError:
+                    opened.close()
                     raise ValueError(f"emoji {spec!r} (U+{cp.upper()}) is not in {archive}") from None
             elif name in REGISTRY:
                 data = fetch(name, download=download)
@@ -184,6 +186,8 @@ def emoji(
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
             im = im.convert("RGBA")
         images.append(im if size is None else im.resize((size, size), Image.Resampling.BILINEAR))
+    if opened is not None:
+        opened.close()
     return images
 
 

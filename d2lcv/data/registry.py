@@ -289,7 +289,7 @@ def _build() -> Mapping[str, DatasetInfo]:
         ),
         DatasetInfo(
             name="hotdog",
-            description="d2l's hot dog / not hot dog set (2,000 train + 2,000 test images)",
+            description="d2l's hot dog / not hot dog set (1,000 + 1,000 train, 400 + 400 test images)",
             licence="unspecified (images collected from the web by the d2l authors); teaching use",
             citation=_D2L_CITE,
             homepage="https://d2l.ai/chapter_computer-vision/fine-tuning.html",

@@ -22,18 +22,19 @@ from .distributed import (
     unwrap,
 )
 from .evaluate import eval_mode, evaluate, predict
-from .gan import GANStep
+from .gan import GAN_OBJECTIVES, GANStep
 from .history import History
 from .loop import fit
 from .optim import param_groups
 from .pixels import ClosureStep, Pixels
-from .sequence import TBPTTStep, detach_state
+from .sequence import CTCStep, TBPTTStep, clip_grad_norm, detach_state
 from .steps import LossStep, Step, StepOutput, SupervisedStep
 
 __all__ = [
     "fit", "History", "evaluate", "predict", "eval_mode",
     "Step", "StepOutput", "SupervisedStep", "LossStep", "ClosureStep", "Pixels", "GANStep", "TBPTTStep",
-    "detach_state", "Context", "amp_setup",
+    "GAN_OBJECTIVES",
+    "detach_state", "clip_grad_norm", "CTCStep", "Context", "amp_setup",
     "Callback", "LivePlot", "StepLog", "Snapshots",
     "save_checkpoint", "load_checkpoint",
     "is_distributed", "is_main_process", "unwrap", "resolve_device", "all_reduce_sum", "make_loader",

@@ -71,8 +71,14 @@ def _overrides(cb: Callback, hook: str) -> bool:
     return getattr(type(cb), hook) is not getattr(Callback, hook)
 
 
-def train_pass(loader: Iterable, step: Step, ctx: Context, *, callbacks: Sequence[Callback] = (),
-               show: bool = False) -> dict[str, float]:
+def train_pass(
+    loader: Iterable,
+    step: Step,
+    ctx: Context,
+    *,
+    callbacks: Sequence[Callback] = (),
+    show: bool = False,
+) -> dict[str, float]:
     """One training pass of ``step`` over ``loader`` (model in train mode): the epoch's
     ``{name: sum / n}`` over all processes. Calls ``step.reset`` first and each callback's
     ``on_step_end`` after every batch."""
@@ -81,16 +87,19 @@ def train_pass(loader: Iterable, step: Step, ctx: Context, *, callbacks: Sequenc
     step.reset(ctx)
     totals = Totals()
     listeners = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
-    # Without a bar the loader is iterated bare: tqdm.auto calls iter(loader) once more when it
-    # is built (even disabled), which draws a DataLoader seed from the loader's generator (or
-    # torch's global one). With a bar that extra draw happens, as it always has in d2lcv.
+    # Without a bar the loader is iterated bare: tqdm.auto calls iter(loader) once
+    # more when it is built (even disabled), which draws a DataLoader seed from the
+    # loader's generator (or torch's global one). With a bar that extra draw happens,
+    # as it always has in d2lcv.
     batches = progress_bar(loader, True, desc="train", leave=False) if show else loader
     for batch in batches:
         out = step.update(ctx.model, batch, ctx)
         totals.add(out)
         ctx.iteration += 1
         if listeners:
-            metrics = {k: float(v) / out.n if out.n else math.nan for k, v in out.sums.items()}
+            metrics = {
+                k: float(v) / out.n if out.n else math.nan for k, v in out.sums.items()
+            }
             for cb in listeners:
                 cb.on_step_end(ctx, metrics)
     ctx.training = False

@@ -118,7 +118,16 @@ def param_groups(model: nn.Module, lrs: Mapping[str, float]) -> list[dict[str, A
         elif params:
             rest.append((name, params))
     if rest and "default" not in lrs:
-        raise ValueError(f"stages {[n for n, _ in rest]} are trainable but have no rate; add a 'default' to lrs")
+        raise ValueError(
+            f"stages {[n for n, _ in rest]} are trainable but have no rate; add a "
+            "'default' to lrs"
+        )
     if rest:
-        groups.append({"params": [p for _, ps in rest for p in ps], "lr": float(lrs["default"]), "name": "default"})
+        groups.append(
+            {
+                "params": [p for _, ps in rest for p in ps],
+                "lr": float(lrs["default"]),
+                "name": "default",
+            }
+        )
     return [g for g in groups if g["params"]]

@@ -128,7 +128,9 @@ class SupervisedStep(Step):
             raise ValueError(f"metric must be callable or None, got {type(metric).__name__}")
         self.loss_fn, self.metric = loss_fn, metric
 
-    def _forward(self, model: nn.Module, batch: Any, ctx: Context) -> tuple[Tensor, Tensor, Tensor]:
+    def _forward(
+        self, model: nn.Module, batch: Any, ctx: Context
+    ) -> tuple[Tensor, Tensor, Tensor]:
         x, y = batch
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         with ctx.autocast():

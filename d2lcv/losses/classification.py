@@ -24,17 +24,23 @@ def soft_target_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
         Tensor[] (float): the mean loss.
     """
     if not isinstance(logits, Tensor) or logits.ndim != 2:
-        got = f"shape {tuple(logits.shape)}" if isinstance(logits, Tensor) else type(logits).__name__
+        got = (
+            f"shape {tuple(logits.shape)}"
+            if isinstance(logits, Tensor)
+            else type(logits).__name__
+        )
         raise ValueError(f"logits must be Tensor[B, K], got {got}")
     if targets.ndim == 1:
         if targets.dtype != torch.int64 or targets.shape[0] != logits.shape[0]:
             raise ValueError(
-                f"class-index targets must be int64 [{logits.shape[0]}], got {targets.dtype} {tuple(targets.shape)}"
+                f"class-index targets must be int64 [{logits.shape[0]}], got "
+                f"{targets.dtype} {tuple(targets.shape)}"
             )
         return F.cross_entropy(logits, targets)
     if targets.shape != logits.shape or not targets.is_floating_point():
         raise ValueError(
-            f"soft targets must be float with the shape of logits {tuple(logits.shape)}, "
+            "soft targets must be float with the shape of logits "
+            f"{tuple(logits.shape)}, "
             f"got {targets.dtype} {tuple(targets.shape)}"
         )
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()

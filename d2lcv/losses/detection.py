@@ -5,13 +5,18 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from d2lcv.ops.anchors import hard_negative_mining
+from d2lcv.ops.sampling import hard_negative_mining
 
 __all__ = ["ssd_loss"]
 
 
 def ssd_loss(
-    cls_logits: Tensor, box_offsets: Tensor, labels: Tensor, offsets: Tensor, mask: Tensor, neg_pos_ratio: int = 3
+    cls_logits: Tensor,
+    box_offsets: Tensor,
+    labels: Tensor,
+    offsets: Tensor,
+    mask: Tensor,
+    neg_pos_ratio: int = 3,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """SSD's multibox loss.
 
@@ -29,11 +34,18 @@ def ssd_loss(
     """
     B, A, K = cls_logits.shape
     if labels.shape != (B, A) or box_offsets.shape != (B, A, 4):
-        raise ValueError(f"expected labels [{B}, {A}] and box_offsets [{B}, {A}, 4], "
-                         f"got {tuple(labels.shape)} and {tuple(box_offsets.shape)}")
-    ce = F.cross_entropy(cls_logits.reshape(-1, K), labels.reshape(-1), reduction="none").reshape(B, A)
-    keep = hard_negative_mining(ce, labels, neg_pos_ratio)  # [B, A] positives + hardest negatives
+        raise ValueError(
+            f"expected labels [{B}, {A}] and box_offsets [{B}, {A}, 4], "
+            f"got {tuple(labels.shape)} and {tuple(box_offsets.shape)}"
+        )
+    ce = F.cross_entropy(
+        cls_logits.reshape(-1, K), labels.reshape(-1), reduction="none"
+    ).reshape(B, A)
+    # [B, A] positives + hardest negatives
+    keep = hard_negative_mining(ce, labels, neg_pos_ratio)
     num_pos = (labels > 0).sum().clamp(min=1)
     cls_loss = (ce * keep).sum() / num_pos
-    box_loss = F.smooth_l1_loss(box_offsets * mask, offsets * mask, reduction="sum") / num_pos
+    box_loss = (
+        F.smooth_l1_loss(box_offsets * mask, offsets * mask, reduction="sum") / num_pos
+    )
     return cls_loss + box_loss, cls_loss, box_loss

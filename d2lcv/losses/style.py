@@ -17,19 +17,25 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """Gatys et al.'s style layers (the first ReLU of each block), weighted equally."""
 
 
-def gram_matrix(x: Tensor) -> Tensor:
+def gram_matrix(x: Tensor, *, normalize: bool = False) -> Tensor:
     """Gram matrices of feature maps: G = F Fᵀ with F the [C, H*W] matrix of each map.
 
     Args:
         x (Tensor[B, C, H, W]): feature maps.
+        normalize: divide by the number of positions M = H * W (a mean over positions
+            instead of a sum), so that images of different sizes can be compared.
 
     Returns:
-        Tensor[B, C, C]: ``G[b, i, j] = sum_p x[b, i, p] * x[b, j, p]`` (not normalised).
+        Tensor[B, C, C]: ``G[b, i, j] = sum_p x[b, i, p] * x[b, j, p]`` (divided by M if
+        ``normalize``).
     """
     if x.ndim != 4:
-        raise ValueError(f"x must be feature maps [B, C, H, W], got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x must be feature maps [B, C, H, W], got shape {tuple(x.shape)}"
+        )
     f = x.flatten(2)  # [B, C, H*W]
-    return f @ f.transpose(1, 2)
+    gram = f @ f.transpose(1, 2)
+    return gram / f.shape[-1] if normalize else gram
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
@@ -44,33 +50,42 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """
     if features.ndim != 4 or target.ndim != 4 or target.shape[1:] != features.shape[1:]:
         raise ValueError(
-            f"features and target must be [B, C, H, W] with the same C, H, W (same image size), "
+            "features and target must be [B, C, H, W] with the same C, H, W (same "
+            "image size), "
             f"got {tuple(features.shape)} and {tuple(target.shape)}"
         )
     return 0.5 * (features - target).pow(2).flatten(1).sum(1).mean()
 
 
 def _layer_style_loss(x: Tensor, target_gram: Tensor) -> Tensor:
-    """E = Σ (G − A)² / (4 N² M²) for one layer: N channels, M = H * W positions; batch mean."""
-    B, N, H, W = x.shape
+    """E = Σ (G / M − A)² / (4 N²) for one layer: N channels, M = H * W positions, A the
+    style image's Gram matrix divided by its own number of positions; batch mean."""
+    N = x.shape[1]
     if target_gram.shape[-2:] != (N, N):
         raise ValueError(
-            f"a style target Gram matrix must be [{N}, {N}] for {N} channels, got {tuple(target_gram.shape)}"
+            f"a style target Gram matrix must be [{N}, {N}] for {N} channels, got "
+            f"{tuple(target_gram.shape)}"
         )
-    M = H * W
-    diff = (gram_matrix(x) - target_gram) / (N * M)  # [B, N, N]
+    diff = (gram_matrix(x, normalize=True) - target_gram) / N  # [B, N, N]
     return diff.pow(2).sum(dim=(1, 2)).mean() / 4
 
 
 def style_loss(
-    features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor], weights: Mapping[str, float] | None = None
+    features: Mapping[str, Tensor],
+    target_grams: Mapping[str, Tensor],
+    weights: Mapping[str, float] | None = None,
 ) -> Tensor:
-    """L_style = Σ_l w_l E_l, E_l = Σ (G_l − A_l)² / (4 N_l² M_l²) (Gatys et al., 2016).
+    """L_style = Σ_l w_l E_l, E_l = Σ (G_l / M_l − A_l)² / (4 N_l²) (Gatys et al., 2016).
+
+    For images of equal size this is Gatys et al.'s Σ (G_l − A'_l)² / (4 N_l² M_l²); each
+    Gram matrix divided by its own number of positions M_l = H_l W_l lets the style image
+    have any size.
 
     Args:
         features: layer name -> Tensor[B, N_l, H_l, W_l] of the generated image(s).
         target_grams: layer name -> Tensor[N_l, N_l] (or [B, N_l, N_l]): the style image's
-            Gram matrices A_l (:func:`gram_matrix`); its layers are the ones summed.
+            Gram matrices per position, A_l = ``gram_matrix(f, normalize=True)``; its
+            layers are the ones summed.
         weights: layer name -> w_l; default 1 / (number of layers) each.
 
     Returns:
@@ -80,12 +95,21 @@ def style_loss(
         raise ValueError("target_grams is empty: give at least one style layer")
     missing = [name for name in target_grams if name not in features]
     if missing:
-        raise ValueError(f"no features for style layer(s) {missing}; got features for {list(features)}")
+        raise ValueError(
+            f"no features for style layer(s) {missing}; got features for "
+            f"{list(features)}"
+        )
     if weights is None:
         weights = {name: 1 / len(target_grams) for name in target_grams}
     elif set(weights) != set(target_grams):
-        raise ValueError(f"weights must name the style layers {list(target_grams)}, got {list(weights)}")
-    return sum(weights[name] * _layer_style_loss(features[name], a) for name, a in target_grams.items())
+        raise ValueError(
+            f"weights must name the style layers {list(target_grams)}, got "
+            f"{list(weights)}"
+        )
+    return sum(
+        weights[name] * _layer_style_loss(features[name], a)
+        for name, a in target_grams.items()
+    )
 
 
 def tv_loss(x: Tensor) -> Tensor:

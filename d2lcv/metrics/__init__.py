@@ -15,6 +15,16 @@ from .detection import (
     evaluate_detections,
     precision_recall,
 )
+from .generative import (
+    ModeCoverage,
+    feature_frechet_distance,
+    feature_statistics,
+    frechet_distance,
+    mode_coverage,
+    precision_recall_knn,
+    sqrtm_psd,
+)
+from .sequence import char_error_rate, edit_distance, perplexity, string_accuracy
 from .simulate import simulate_detections
 
 __all__ = [
@@ -23,4 +33,7 @@ __all__ = [
     "check_detection_inputs", "evaluate_detections",
     "to_coco", "coco_evaluator", "coco_map", "COCO_STATS",
     "simulate_detections",
+    "perplexity", "edit_distance", "char_error_rate", "string_accuracy",
+    "ModeCoverage", "mode_coverage", "sqrtm_psd", "feature_statistics", "frechet_distance", "feature_frechet_distance",
+    "precision_recall_knn",
 ]

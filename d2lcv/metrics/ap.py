@@ -31,13 +31,18 @@ def precision_recall(tp: Tensor, num_gt: int) -> tuple[Tensor, Tensor]:
         ``(recall, precision)``: float64 Tensor[..., D] each.
     """
     if num_gt <= 0:
-        raise ValueError(f"num_gt must be positive (recall is undefined without ground truth), got {num_gt}")
+        raise ValueError(
+            "num_gt must be positive (recall is undefined without ground truth), got "
+            f"{num_gt}"
+        )
     tps = tp.to(torch.float64).cumsum(-1)
     fps = (~tp.bool()).to(torch.float64).cumsum(-1)
     return tps / num_gt, tps / (tps + fps + np.spacing(1))  # COCOeval's eps
 
 
-def average_precision(recall: Tensor, precision: Tensor, method: str = "coco101") -> float:
+def average_precision(
+    recall: Tensor, precision: Tensor, method: str = "coco101"
+) -> float:
     """The area under a precision-recall curve, the way a benchmark defines it.
 
     * ``"uninterpolated"``: ``sum_i (r_i - r_{i-1}) p_i``: precision at each true positive,
@@ -58,9 +63,15 @@ def average_precision(recall: Tensor, precision: Tensor, method: str = "coco101"
     """
     if method not in AP_METHODS:
         raise ValueError(f"method must be one of {AP_METHODS}, got {method!r}")
-    recall, precision = torch.as_tensor(recall, dtype=torch.float64), torch.as_tensor(precision, dtype=torch.float64)
+    recall, precision = (
+        torch.as_tensor(recall, dtype=torch.float64),
+        torch.as_tensor(precision, dtype=torch.float64),
+    )
     if recall.ndim != 1 or recall.shape != precision.shape:
-        raise ValueError(f"recall and precision must be 1-d of one length, got {tuple(recall.shape)} and {tuple(precision.shape)}")
+        raise ValueError(
+            "recall and precision must be 1-d of one length, got "
+            f"{tuple(recall.shape)} and {tuple(precision.shape)}"
+        )
     return float(average_precisions(recall[None], precision[None], method)[0])
 
 

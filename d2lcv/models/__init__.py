@@ -9,8 +9,35 @@ surgery for fine-tuning, and torchvision's pretrained weights through the data c
 from __future__ import annotations
 
 from .classification import BasicBlock, ResNetCIFAR, SimpleCNN, resnet_cifar
+from .classic import (
+    KNN,
+    VGG,
+    ACBlock,
+    AlexNet,
+    DenseNet,
+    GoogLeNet,
+    InceptionV3,
+    LeNet5,
+    NiN,
+    ResNet,
+    alexnet,
+    densenet,
+    fuse_acnet,
+    lenet5,
+    linear_classifier,
+    mlp,
+    resnet,
+    resnext,
+    to_acnet,
+    vgg,
+)
 from .detection.ssd import SSD
+from .crnn import CRNN, ImageScale, PerPositionCNN, line_features
 from .fastnet import FastNet, fastnet
+from .lm import RNNLM, Recurrent, copy_torch_weights, generate
+from .rnn import CELLS, GRUCell, LSTMCell, RNNCell, make_cell
+from .summary import LayerCount, count_layers, count_macs, counts_table, format_count, layer_macs
+from .gan import DCGANDiscriminator, DCGANGenerator, dcgan, mlp_discriminator, mlp_generator, toy_gan
 from .finetune import (
     check_stages,
     freeze,
@@ -34,8 +61,15 @@ from .weights import (
 
 __all__ = [
     "SimpleCNN", "BasicBlock", "ResNetCIFAR", "resnet_cifar",
+    "KNN", "linear_classifier", "mlp", "LeNet5", "lenet5", "AlexNet", "alexnet", "VGG", "vgg", "NiN",
+    "GoogLeNet", "InceptionV3", "ResNet", "resnet", "resnext", "DenseNet", "densenet", "ACBlock", "to_acnet",
+    "fuse_acnet",
+    "LayerCount", "layer_macs", "count_layers", "count_macs", "format_count", "counts_table",
     "FastNet", "fastnet",
+    "RNNCell", "LSTMCell", "GRUCell", "CELLS", "make_cell", "Recurrent", "RNNLM", "generate", "copy_torch_weights",
+    "ImageScale", "line_features", "CRNN", "PerPositionCNN",
     "SSD",
+    "mlp_generator", "mlp_discriminator", "toy_gan", "DCGANGenerator", "DCGANDiscriminator", "dcgan",
     "vgg_layer_names", "FeatureExtractor", "normalize_filters_", "TransformNet",
     "stage_names", "check_stages", "freeze", "unfreeze", "frozen_stages", "get_head", "replace_head",
     "map_class_rows", "init_head_from_source",

@@ -161,7 +161,11 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
         The new head; the old one is no longer part of ``model`` (take it with
         :func:`get_head` first to copy rows from it).
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or num_classes < 1
+    ):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     name = _head_name(model)
     old = getattr(model, name)
@@ -205,7 +209,9 @@ def map_class_rows(
 
 
 @torch.no_grad()
-def init_head_from_source(new_head: nn.Linear, old_head: nn.Linear, mapping: Mapping[int, int]) -> nn.Linear:
+def init_head_from_source(
+    new_head: nn.Linear, old_head: nn.Linear, mapping: Mapping[int, int]
+) -> nn.Linear:
     """Copy the source classifier's rows (weight row and bias) into the new classifier.
 
     For each ``t -> s`` in ``mapping``: ``new.weight[t] = old.weight[s]`` and
@@ -220,17 +226,26 @@ def init_head_from_source(new_head: nn.Linear, old_head: nn.Linear, mapping: Map
         ``new_head``.
     """
     if new_head.in_features != old_head.in_features:
-        raise ValueError(f"the heads read different features: new {new_head.in_features}, "
-                         f"old {old_head.in_features}")
+        raise ValueError(
+            f"the heads read different features: new {new_head.in_features}, "
+            f"old {old_head.in_features}"
+        )
     for t, s in mapping.items():
         if not (0 <= t < new_head.out_features and 0 <= s < old_head.out_features):
-            raise ValueError(f"row mapping {t} -> {s} is out of range: new head has {new_head.out_features} "
-                             f"rows, old head {old_head.out_features}")
+            raise ValueError(
+                f"row mapping {t} -> {s} is out of range: new head has "
+                f"{new_head.out_features} "
+                f"rows, old head {old_head.out_features}"
+            )
     if not mapping:
         return new_head
     t_rows = torch.tensor(list(mapping.keys()))
     s_rows = torch.tensor(list(mapping.values())).to(old_head.weight.device)
-    new_head.weight[t_rows.to(new_head.weight.device)] = old_head.weight[s_rows].to(new_head.weight)
+    new_head.weight[t_rows.to(new_head.weight.device)] = old_head.weight[s_rows].to(
+        new_head.weight
+    )
     if new_head.bias is not None and old_head.bias is not None:
-        new_head.bias[t_rows.to(new_head.bias.device)] = old_head.bias[s_rows].to(new_head.bias)
+        new_head.bias[t_rows.to(new_head.bias.device)] = old_head.bias[s_rows].to(
+            new_head.bias
+        )
     return new_head

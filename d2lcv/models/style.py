@@ -51,7 +51,10 @@ def vgg_layer_names(features: nn.Sequential) -> list[str]:
             names.append(f"pool{block}")
             block, conv = block + 1, 0
         else:
-            raise ValueError(f"layer {i} is a {type(module).__name__}; a VGG stack has only Conv2d, ReLU and pooling")
+            raise ValueError(
+                f"layer {i} is a {type(module).__name__}; a VGG stack has only "
+                "Conv2d, ReLU and pooling"
+            )
     return names
 
 
@@ -106,7 +109,10 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must be a batch of RGB images [B, 3, H, W] in [0, 1], got shape {tuple(x.shape)}")
+            raise ValueError(
+                "x must be a batch of RGB images [B, 3, H, W] in [0, 1], got shape "
+                f"{tuple(x.shape)}"
+            )
         x = (x - self.mean) / self.std
         out = {}
         for name, module in self.body.named_children():
@@ -117,13 +123,17 @@ class FeatureExtractor(nn.Module):
 
 
 @torch.no_grad()
-def normalize_filters_(extractor: FeatureExtractor, images: Tensor, *, per: str = "filter") -> FeatureExtractor:
+def normalize_filters_(
+    extractor: FeatureExtractor, images: Tensor, *, per: str = "filter"
+) -> FeatureExtractor:
     """Rescale each convolution filter (and bias) in place so that, over ``images``, the
     mean activation of its ReLU is 1 (Gatys et al., 2016), or that of its layer.
 
-    A ReLU network is positively homogeneous, so this changes no layer's pattern of
-    activity, only its scale: every layer then contributes on an equal footing to the
-    losses. Layers are rescaled in order, each seeing the rescaled layers before it.
+    Multiplying filter ``i`` of a layer by ``s_i > 0`` multiplies its ReLU's output by
+    ``s_i``; dividing the next convolution's input channel ``i`` by ``s_i`` undoes that for
+    the layers above. So every layer keeps the original network's pattern of activity,
+    only rescaled channel by channel (ReLU and pooling commute with positive per-channel
+    factors), and every layer then contributes on an equal footing to the losses.
 
     Args:
         extractor: its ``body`` is modified (and so is the network it shares weights with).
@@ -138,19 +148,26 @@ def normalize_filters_(extractor: FeatureExtractor, images: Tensor, *, per: str 
         ``extractor``.
     """
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}"
+        )
     if per not in ("filter", "layer"):
         raise ValueError(f"per must be 'filter' or 'layer', got {per!r}")
     x = (images - extractor.mean) / extractor.std
+    previous = None  # the factors of the last convolution's output channels
     for module in extractor.body:
         if isinstance(module, nn.Conv2d):
+            if previous is not None:  # compensate: this layer sees what it saw before
+                module.weight.div_(previous.view(1, -1, 1, 1))
             mean_act = F.relu(module(x)).mean(dim=(0, 2, 3))  # [C_out]
             if per == "layer":
                 mean_act = mean_act.mean().expand_as(mean_act)
-            scale = torch.where(mean_act > 0, 1 / mean_act, torch.ones_like(mean_act))  # dead filters stay
+            # dead filters stay
+            scale = torch.where(mean_act > 0, 1 / mean_act, torch.ones_like(mean_act))
             module.weight.mul_(scale.view(-1, 1, 1, 1))
             if module.bias is not None:
                 module.bias.mul_(scale)
+            previous = scale
         x = module(x)
     return extractor
 
@@ -203,13 +220,21 @@ class TransformNet(nn.Module):
     def __init__(self, width: int = 32, n_residual: int = 5) -> None:
         super().__init__()
         if width < 1 or n_residual < 0:
-            raise ValueError(f"width must be >= 1 and n_residual >= 0, got {width} and {n_residual}")
+            raise ValueError(
+                f"width must be >= 1 and n_residual >= 0, got {width} and {n_residual}"
+            )
         w = width
-        self.down = nn.Sequential(_ConvLayer(3, w, 9), _ConvLayer(w, 2 * w, 3, 2), _ConvLayer(2 * w, 4 * w, 3, 2))
+        self.down = nn.Sequential(
+            _ConvLayer(3, w, 9),
+            _ConvLayer(w, 2 * w, 3, 2),
+            _ConvLayer(2 * w, 4 * w, 3, 2),
+        )
         self.res = nn.Sequential(*[_ResidualBlock(4 * w) for _ in range(n_residual)])
         self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), _ConvLayer(4 * w, 2 * w, 3),
-            nn.Upsample(scale_factor=2, mode="nearest"), _ConvLayer(2 * w, w, 3),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _ConvLayer(4 * w, 2 * w, 3),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _ConvLayer(2 * w, w, 3),
             _ConvLayer(w, 3, 9, last=True),
         )
         last = self.up[-1][-1]  # the final Conv2d
@@ -219,7 +244,8 @@ class TransformNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(
-                f"x must be RGB images [B, 3, H, W] with H and W multiples of 4, got shape {tuple(x.shape)} "
+                "x must be RGB images [B, 3, H, W] with H and W multiples of 4, got "
+                f"shape {tuple(x.shape)} "
                 f"(resize with d2lcv.transforms.image_tensor)"
             )
         change = self.up(self.res(self.down(x)))  # [B, 3, H, W], in logit space

@@ -221,7 +221,7 @@ def load_pretrained(
     w = resolve_weights(arch, weights)
     try:
         path = weights_path(arch, w, download=download, progress=progress)
-    except WeightsUnavailableError as err:
+    except WeightsUnavailableError:
         if fallback is None:
             raise
         if isinstance(fallback, str):

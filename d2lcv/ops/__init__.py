@@ -6,7 +6,8 @@ Everything is a plain function on tensors (no ``nn.Module`` state), like
 
 from __future__ import annotations
 
-from .anchors import decode_offsets, encode_offsets, generate_anchors, hard_negative_mining, label_anchors, match_anchors
+from .anchors import decode_offsets, encode_offsets, generate_anchors, label_anchors, match_anchors
+from .sampling import hard_negative_mining
 from .boxes import FORMATS, box_area, box_convert, check_box_shape, check_boxes, float_boxes
 from .conv import (
     col2im,
@@ -31,6 +32,7 @@ from .iou import (
     iou_loss,
     safe_div,
 )
+from .ctc import ctc_beam_decode, ctc_collapse, ctc_greedy_decode
 from .nms import batched_nms, nms, soft_nms
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "iou_loss", "giou_loss", "diou_loss", "ciou_loss",
     # NMS
     "nms", "batched_nms", "soft_nms",
+    # CTC decoding
+    "ctc_collapse", "ctc_greedy_decode", "ctc_beam_decode",
     # anchors
     "generate_anchors", "match_anchors", "encode_offsets", "decode_offsets", "label_anchors",
     "hard_negative_mining",

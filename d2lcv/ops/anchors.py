@@ -1,4 +1,5 @@
-"""Anchor boxes: generation on a feature map, matching to ground truth, offsets, hard negatives.
+"""Anchor boxes: generation on a feature map, matching to ground truth, offsets
+(hard negatives: :mod:`d2lcv.ops.sampling`).
 
 Anchors live in NORMALISED image coordinates: x and y are fractions of the image's width and
 height, so one set of anchors serves any input resolution. Labelling follows SSD and d2l's
@@ -28,11 +29,12 @@ __all__ = [
     "encode_offsets",
     "decode_offsets",
     "label_anchors",
-    "hard_negative_mining",
 ]
 
 
-def generate_anchors(fmap_h: int, fmap_w: int, sizes: Sequence[float], ratios: Sequence[float]) -> Tensor:
+def generate_anchors(
+    fmap_h: int, fmap_w: int, sizes: Sequence[float], ratios: Sequence[float]
+) -> Tensor:
     """The anchors centred on every cell of an ``fmap_h x fmap_w`` feature map.
 
     Each cell gets ``n + m - 1`` anchors for ``n`` sizes and ``m`` ratios: every size with the
@@ -59,11 +61,19 @@ def generate_anchors(fmap_h: int, fmap_w: int, sizes: Sequence[float], ratios: S
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if len(sizes) == 0 or len(ratios) == 0:
-        raise ValueError(f"need at least one size and one ratio, got sizes={list(sizes)}, ratios={list(ratios)}")
-    if not all(math.isfinite(float(v)) and float(v) > 0 for v in (*sizes, *ratios)):  # NaN fails "> 0"
-        raise ValueError(f"sizes and ratios must be positive and finite, got sizes={list(sizes)}, ratios={list(ratios)}")
-    s = torch.tensor([*sizes, *[sizes[0]] * (len(ratios) - 1)], dtype=torch.float32)  # [k]
-    r = torch.tensor([*[ratios[0]] * len(sizes), *ratios[1:]], dtype=torch.float32)  # [k]
+        raise ValueError(
+            f"need at least one size and one ratio, got sizes={list(sizes)}, "
+            f"ratios={list(ratios)}"
+        )
+    # NaN fails "> 0"
+    if not all(math.isfinite(float(v)) and float(v) > 0 for v in (*sizes, *ratios)):
+        raise ValueError(
+            f"sizes and ratios must be positive and finite, got sizes={list(sizes)}, "
+            f"ratios={list(ratios)}"
+        )
+    # the k = n + m - 1 (size, ratio) pairs of a cell
+    s = torch.tensor([*sizes, *[sizes[0]] * (len(ratios) - 1)], dtype=torch.float32)
+    r = torch.tensor([*[ratios[0]] * len(sizes), *ratios[1:]], dtype=torch.float32)
     w = s * r.sqrt() * fmap_h / fmap_w  # normalised widths [k]
     h = s / r.sqrt()  # normalised heights [k]
     cy = (torch.arange(fmap_h, dtype=torch.float32) + 0.5) / fmap_h
@@ -89,7 +99,8 @@ def _greedy_match(iou: Tensor, valid: Tensor) -> Tensor:
     B, G, A = iou.shape
     match = torch.full((B, A), -1, dtype=torch.long, device=iou.device)
     free = valid.clone()  # [B, G] boxes without an anchor yet
-    taken = torch.zeros(B, A, dtype=torch.bool, device=iou.device)  # anchors given a box
+    # anchors given a box
+    taken = torch.zeros(B, A, dtype=torch.bool, device=iou.device)
     boxes = torch.arange(G, device=iou.device)
     for _ in range(min(G, A)):
         b, g = free.nonzero(as_tuple=True)  # [F] the free boxes of all images
@@ -100,8 +111,10 @@ def _greedy_match(iou: Tensor, valid: Tensor) -> Tensor:
             x = x.masked_fill_(taken[b], -1.0)
         best_a = x.argmax(dim=1)  # [F] best free anchor of each free box
         best_v = x.gather(1, best_a[:, None])[:, 0]
-        col = iou[b[:, None], boxes, best_a[:, None]].masked_fill(~free[b], -1.0)  # [F, G] that anchor vs free boxes
-        take = (col.argmax(dim=1) == g) & (best_v > 0)  # mutual maxima, with some overlap
+        # [F, G] that anchor vs free boxes
+        col = iou[b[:, None], boxes, best_a[:, None]].masked_fill(~free[b], -1.0)
+        # mutual maxima, with some overlap
+        take = (col.argmax(dim=1) == g) & (best_v > 0)
         if not bool(take.any()):
             break
         b, g, a = b[take], g[take], best_a[take]
@@ -115,7 +128,8 @@ def _match(iou: Tensor, valid: Tensor, iou_threshold: float) -> Tensor:
     """Greedy matching, then every still unmatched anchor whose best IoU >= threshold gets that box.
     ``iou [B, G, A]``, ``valid [B, G]`` -> ``[B, A]``."""
     match = _greedy_match(iou, valid)
-    if iou.shape[1] == 0 or iou.shape[2] == 0:  # no boxes, or no anchors: all background
+    # no boxes, or no anchors: all background
+    if iou.shape[1] == 0 or iou.shape[2] == 0:
         return match
     if not bool(valid.all()):
         iou = iou.masked_fill(~valid[..., None], -1.0)
@@ -147,7 +161,9 @@ def match_anchors(iou: Tensor, iou_threshold: float = 0.5) -> Tensor:
     return _match(iou.T[None].float(), valid, iou_threshold)[0]
 
 
-def encode_offsets(anchors: Tensor, boxes: Tensor, variances: tuple[float, float] = (0.1, 0.2)) -> Tensor:
+def encode_offsets(
+    anchors: Tensor, boxes: Tensor, variances: tuple[float, float] = (0.1, 0.2)
+) -> Tensor:
     """Offsets that move each anchor onto its box, as SSD regresses them.
 
     ``((x_b - x_a) / w_a / v0, (y_b - y_a) / h_a / v0, log(w_b / w_a) / v1, log(h_b / h_a) / v1)``
@@ -171,8 +187,11 @@ def encode_offsets(anchors: Tensor, boxes: Tensor, variances: tuple[float, float
         bad = ~((x[..., 2] > 0) & (x[..., 3] > 0))  # NaN is bad too
         if bool(bad.any()):
             i = tuple(bad.nonzero()[0].tolist())
-            raise ValueError(f"{name} must have positive width and height (log-size offsets), got box "
-                             f"{i[0] if len(i) == 1 else i}: {_fmt(original[i])}")
+            raise ValueError(
+                f"{name} must have positive width and height (log-size offsets), got "
+                "box "
+                f"{i[0] if len(i) == 1 else i}: {_fmt(original[i])}"
+            )
     xy = (b[..., :2] - a[..., :2]) / a[..., 2:] / variances[0]
     wh = torch.log(b[..., 2:] / a[..., 2:]) / variances[1]
     return torch.cat((xy, wh), dim=-1)
@@ -182,7 +201,9 @@ def _fmt(box: Tensor) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in box.tolist()) + "]"
 
 
-def decode_offsets(anchors: Tensor, offsets: Tensor, variances: tuple[float, float] = (0.1, 0.2)) -> Tensor:
+def decode_offsets(
+    anchors: Tensor, offsets: Tensor, variances: tuple[float, float] = (0.1, 0.2)
+) -> Tensor:
     """Boxes from anchors and predicted offsets: the inverse of :func:`encode_offsets`.
 
     Args:
@@ -194,11 +215,35 @@ def decode_offsets(anchors: Tensor, offsets: Tensor, variances: tuple[float, flo
         Tensor[..., A, 4]: xyxy boxes (always x1 <= x2, y1 <= y2).
     """
     if offsets.shape[-1] != 4 or offsets.shape[-2:] != anchors.shape[-2:]:
-        raise ValueError(f"offsets must be [..., A, 4] for anchors {tuple(anchors.shape)}, got {tuple(offsets.shape)}")
+        raise ValueError(
+            f"offsets must be [..., A, 4] for anchors {tuple(anchors.shape)}, got "
+            f"{tuple(offsets.shape)}"
+        )
     a = box_convert(anchors, "xyxy", "cxcywh")
     xy = offsets[..., :2] * variances[0] * a[..., 2:] + a[..., :2]
     wh = torch.exp(offsets[..., 2:] * variances[1]) * a[..., 2:]
     return box_convert(torch.cat((xy, wh), dim=-1), "cxcywh", "xyxy")
+
+
+def _check_targets(anchors: Tensor, gt_boxes: Tensor, gt_labels: Tensor) -> Tensor:
+    """Checks :func:`label_anchors`' inputs; returns ``valid`` Tensor[B, G], the real boxes."""
+    check_boxes(anchors)
+    if not isinstance(gt_boxes, Tensor) or not isinstance(gt_labels, Tensor):
+        raise TypeError(f"gt_boxes and gt_labels must be tensors, got {type(gt_boxes).__name__} "
+                        f"and {type(gt_labels).__name__}")
+    if gt_labels.is_floating_point() or gt_labels.is_complex() or gt_labels.dtype == torch.bool:
+        raise TypeError(f"gt_labels must be an integer tensor (classes, -1 for padding), got {gt_labels.dtype}")
+    if gt_boxes.ndim != 3 or gt_boxes.shape[-1] != 4 or gt_labels.shape != gt_boxes.shape[:2]:
+        raise ValueError(f"gt_boxes must be [B, G, 4] and gt_labels [B, G], got {tuple(gt_boxes.shape)} "
+                         f"and {tuple(gt_labels.shape)}")
+    valid = gt_labels >= 0
+    check_boxes(gt_boxes[valid])
+    bad = valid & ~((gt_boxes[..., 2] > gt_boxes[..., 0]) & (gt_boxes[..., 3] > gt_boxes[..., 1]))
+    if bool(bad.any()):
+        b, g = bad.nonzero()[0].tolist()
+        raise ValueError("gt_boxes must have positive width and height (the log-size offset of a zero-size "
+                         f"box is -inf; drop it, or label it -1), got image {b}, box {g}: {_fmt(gt_boxes[b, g])}")
+    return valid
 
 
 def label_anchors(
@@ -233,24 +278,8 @@ def label_anchors(
         ValueError: bad shapes, or a (non-padding) box of zero width or height: its offsets
             would be infinite (d2l adds an epsilon instead; here such boxes must be dropped first).
     """
-    check_boxes(anchors)
-    if not isinstance(gt_boxes, Tensor) or not isinstance(gt_labels, Tensor):
-        raise TypeError(f"gt_boxes and gt_labels must be tensors, got {type(gt_boxes).__name__} "
-                        f"and {type(gt_labels).__name__}")
-    if gt_labels.is_floating_point() or gt_labels.is_complex() or gt_labels.dtype == torch.bool:
-        raise TypeError(f"gt_labels must be an integer tensor (classes, -1 for padding), got {gt_labels.dtype}")
-    if gt_boxes.ndim != 3 or gt_boxes.shape[-1] != 4 or gt_labels.shape != gt_boxes.shape[:2]:
-        raise ValueError(
-            f"gt_boxes must be [B, G, 4] and gt_labels [B, G], got {tuple(gt_boxes.shape)} and {tuple(gt_labels.shape)}"
-        )
-    (B, G), A = gt_labels.shape, anchors.shape[0]
-    valid = gt_labels >= 0  # [B, G]
-    check_boxes(gt_boxes[valid])
-    bad = valid & ~((gt_boxes[..., 2] > gt_boxes[..., 0]) & (gt_boxes[..., 3] > gt_boxes[..., 1]))
-    if bool(bad.any()):
-        b, g = bad.nonzero()[0].tolist()
-        raise ValueError("gt_boxes must have positive width and height (the log-size offset of a zero-size "
-                         f"box is -inf; drop it, or label it -1), got image {b}, box {g}: {_fmt(gt_boxes[b, g])}")
+    valid = _check_targets(anchors, gt_boxes, gt_labels)  # [B, G]: not padding
+    B, A = gt_labels.shape[0], anchors.shape[0]
     gt_boxes = gt_boxes.to(anchors.dtype)
     inter, union = box_inter_union(gt_boxes[:, :, None, :], anchors[None, None, :, :])
     iou = inter.div_(union).nan_to_num_(0.0)  # [B, G, A]; 0 / 0 (zero-area boxes) -> 0
@@ -264,29 +293,3 @@ def label_anchors(
     labels = torch.zeros(B, A, dtype=torch.long, device=anchors.device)
     labels[b, a] = gt_labels[b, g].long() + 1  # any integer dtype
     return labels, offsets, mask
-
-
-def hard_negative_mining(loss: Tensor, labels: Tensor, neg_pos_ratio: int = 3) -> Tensor:
-    """Which anchors enter the classification loss: all positives and the hardest negatives.
-
-    Most anchors are background; SSD keeps, per image, only the ``neg_pos_ratio`` times as
-    many negatives as positives, those with the highest loss. An image without positives
-    contributes no negatives.
-
-    Args:
-        loss (Tensor[B, A]): the per-anchor classification loss.
-        labels (Tensor[B, A]): 0 = background, > 0 = positive.
-        neg_pos_ratio: negatives per positive (SSD: 3).
-
-    Returns:
-        Tensor[B, A] (bool): the anchors to keep.
-    """
-    if loss.shape != labels.shape or loss.ndim != 2:
-        raise ValueError(f"loss and labels must both be [B, A], got {tuple(loss.shape)} and {tuple(labels.shape)}")
-    if neg_pos_ratio < 0:
-        raise ValueError(f"neg_pos_ratio must be >= 0, got {neg_pos_ratio}")
-    positive = labels > 0
-    num_neg = positive.sum(dim=1, keepdim=True) * neg_pos_ratio  # [B, 1]
-    neg_loss = loss.detach().masked_fill(positive, -math.inf)
-    rank = neg_loss.argsort(dim=1, descending=True, stable=True).argsort(dim=1)  # [B, A] 0 = hardest
-    return positive | ((rank < num_neg) & ~positive)

@@ -35,10 +35,11 @@ def _pair(value: _Pair, name: str, minimum: int) -> tuple[int, int]:
 
 
 def corr2d(X: Tensor, K: Tensor) -> Tensor:
-    """Two-dimensional cross-correlation of one image with one kernel, by its definition.
+    """Two-dimensional cross-correlation of one image with one kernel, by definition.
 
-    ``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``. (A *convolution* flips the kernel
-    first; deep learning libraries compute this cross-correlation and call it convolution.)
+    ``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``. (A *convolution* flips the
+    kernel first; deep learning libraries compute this cross-correlation and call it
+    convolution.)
 
     Args:
         X (Tensor[H, W]): the input.
@@ -48,18 +49,26 @@ def corr2d(X: Tensor, K: Tensor) -> Tensor:
         Tensor[H - kh + 1, W - kw + 1]
     """
     if X.dim() != 2 or K.dim() != 2:
-        raise ValueError(f"corr2d expects 2-D X and K, got X {tuple(X.shape)} and K {tuple(K.shape)}")
+        raise ValueError(
+            f"corr2d expects 2-D X and K, got X {tuple(X.shape)} and K {tuple(K.shape)}"
+        )
     h, w = K.shape
     if h > X.shape[0] or w > X.shape[1]:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
-    Y = torch.zeros(X.shape[0] - h + 1, X.shape[1] - w + 1, dtype=torch.result_type(X, K))
+        raise ValueError(
+            f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}"
+        )
+    Y = torch.zeros(
+        X.shape[0] - h + 1, X.shape[1] - w + 1, dtype=torch.result_type(X, K)
+    )
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length of a convolution or pooling along one axis.
 
     ``floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``, which is
@@ -69,20 +78,26 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
         ValueError: for non-positive sizes, or when the kernel does not fit the padded input.
     """
     for name, value, minimum in (
-        ("size", size, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
-        ("padding", padding, 0), ("dilation", dilation, 1),
+        ("size", size, 1),
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
     ):
         if not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     span = dilation * (kernel_size - 1) + 1  # how many input pixels one window covers
     if span > size + 2 * padding:
         raise ValueError(
-            f"a kernel spanning {span} pixels does not fit an input of {size} with padding {padding}"
+            f"a kernel spanning {span} pixels does not fit an input of {size} with "
+            f"padding {padding}"
         )
     return (size + 2 * padding - span) // stride + 1
 
 
-def im2col(x: Tensor, kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0) -> Tensor:
+def im2col(
+    x: Tensor, kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0
+) -> Tensor:
     """Unroll every sliding window of ``x`` into a column ("image to columns").
 
     Column ``l`` holds the ``C * kh * kw`` pixels under the kernel at output position ``l``
@@ -97,7 +112,9 @@ def im2col(x: Tensor, kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0)
         Tensor[B, C * kh * kw, L] with ``L = H_out * W_out``.
     """
     if x.dim() != 4:
-        raise ValueError(f"im2col expects x of shape [B, C, H, W], got {tuple(x.shape)}")
+        raise ValueError(
+            f"im2col expects x of shape [B, C, H, W], got {tuple(x.shape)}"
+        )
     kh, kw = _pair(kernel_size, "kernel_size", 1)
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
@@ -106,7 +123,8 @@ def im2col(x: Tensor, kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0)
     W_out = conv_output_size(W, kw, sw, pw)
     x = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     cols = x.new_empty(B, C, kh, kw, H_out, W_out)
-    for a in range(kh):  # one strided slice per kernel offset: kh * kw copies, not H_out * W_out
+    # one strided slice per kernel offset: kh * kw copies, not H_out * W_out
+    for a in range(kh):
         for b in range(kw):
             cols[:, :, a, b] = x[:, :, a : a + sh * H_out : sh, b : b + sw * W_out : sw]
     return cols.reshape(B, C * kh * kw, H_out * W_out)
@@ -151,7 +169,11 @@ def col2im(
 
 
 def conv2d_im2col(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: _Pair = 1, padding: _Pair = 0
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _Pair = 1,
+    padding: _Pair = 0,
 ) -> Tensor:
     """A 2-D convolution layer (cross-correlation) as one matrix multiply.
 
@@ -164,10 +186,13 @@ def conv2d_im2col(
         Tensor[B, C_out, H_out, W_out], equal to ``F.conv2d(x, weight, bias, stride, padding)``.
     """
     if weight.dim() != 4:
-        raise ValueError(f"weight must have shape [C_out, C_in, kh, kw], got {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must have shape [C_out, C_in, kh, kw], got {tuple(weight.shape)}"
+        )
     if x.dim() != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(
-            f"x must have shape [B, {weight.shape[1]}, H, W] to match weight {tuple(weight.shape)}, "
+            f"x must have shape [B, {weight.shape[1]}, H, W] to match weight "
+            f"{tuple(weight.shape)}, "
             f"got {tuple(x.shape)}"
         )
     C_out, _, kh, kw = weight.shape
@@ -175,13 +200,18 @@ def conv2d_im2col(
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
     cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))  # [B, C_in*kh*kw, L]
-    y = weight.reshape(C_out, -1) @ cols  # [C_out, C_in*kh*kw] @ [B, C_in*kh*kw, L] -> [B, C_out, L]
+    # [C_out, C_in*kh*kw] @ [B, C_in*kh*kw, L] -> [B, C_out, L]
+    y = weight.reshape(C_out, -1) @ cols
     if bias is not None:
         y = y + bias.reshape(1, C_out, 1)
-    return y.reshape(B, C_out, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
+    return y.reshape(
+        B, C_out, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    )
 
 
-def pool2d(x: Tensor, kernel_size: _Pair, stride: _Pair | None = None, mode: str = "max") -> Tensor:
+def pool2d(
+    x: Tensor, kernel_size: _Pair, stride: _Pair | None = None, mode: str = "max"
+) -> Tensor:
     """Max or average pooling without padding, by im2col: reduce each window's column.
 
     Args:
@@ -196,7 +226,9 @@ def pool2d(x: Tensor, kernel_size: _Pair, stride: _Pair | None = None, mode: str
     if mode not in ("max", "avg"):
         raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     if x.dim() != 4:
-        raise ValueError(f"pool2d expects x of shape [B, C, H, W], got {tuple(x.shape)}")
+        raise ValueError(
+            f"pool2d expects x of shape [B, C, H, W], got {tuple(x.shape)}"
+        )
     kh, kw = _pair(kernel_size, "kernel_size", 1)
     sh, sw = _pair(kernel_size if stride is None else stride, "stride", 1)
     B, C, H, W = x.shape
@@ -233,7 +265,10 @@ def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
     field, jump = 1, 1  # jump: distance in input pixels between neighbouring units
     for i, layer in enumerate(layers):
         if len(layer) != 2 or not all(isinstance(v, int) and v >= 1 for v in layer):
-            raise ValueError(f"layer {i} must be (kernel_size, stride) of positive ints, got {layer!r}")
+            raise ValueError(
+                f"layer {i} must be (kernel_size, stride) of positive ints, got "
+                f"{layer!r}"
+            )
         k, s = layer
         field += (k - 1) * jump
         jump *= s

@@ -42,12 +42,14 @@ def safe_div(num: Tensor, den: Tensor) -> Tensor:
 def box_inter_union(b1: Tensor, b2: Tensor) -> tuple[Tensor, Tensor]:
     """Intersection and union areas of xyxy boxes that broadcast against each other
     (``[N, 1, 4]`` and ``[1, M, 4]`` for all pairs, or two ``[N, 4]`` for matched rows)."""
-    x1, y1, x2, y2 = (c.contiguous() for c in b1.unbind(-1))  # contiguous columns: faster broadcasting
+    # contiguous columns: faster broadcasting
+    x1, y1, x2, y2 = (c.contiguous() for c in b1.unbind(-1))
     X1, Y1, X2, Y2 = (c.contiguous() for c in b2.unbind(-1))
     w = (torch.min(x2, X2) - torch.max(x1, X1)).clamp_(min=0)
     h = (torch.min(y2, Y2) - torch.max(y1, Y1)).clamp_(min=0)
     inter = w.mul_(h)
-    union = ((x2 - x1) * (y2 - y1) + (X2 - X1) * (Y2 - Y1)) - inter  # areas before broadcasting
+    # areas before broadcasting
+    union = ((x2 - x1) * (y2 - y1) + (X2 - X1) * (Y2 - Y1)) - inter
     return inter, union
 
 

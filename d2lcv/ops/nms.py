@@ -56,7 +56,9 @@ def _overlaps(b1: Tensor, area1: Tensor, b2: Tensor, area2: Tensor, iou_threshol
     return inter.div_(union) > iou_threshold  # 0 / 0 = NaN compares False: zero-area boxes never suppress
 
 
-def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 256) -> Tensor:
+def nms(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 256
+) -> Tensor:
     """Greedy non-maximum suppression.
 
     Go through the boxes by decreasing score; keep a box unless it overlaps an already kept
@@ -84,17 +86,24 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 2
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # [N]
     N = b.shape[0]
     keep = torch.zeros(N, dtype=torch.bool, device=b.device)
-    kept_boxes, kept_area, K = torch.empty_like(b), torch.empty_like(area), 0  # the first K are kept
+    # the first K are kept
+    kept_boxes, kept_area, K = torch.empty_like(b), torch.empty_like(area), 0
     for start in range(0, N, block_size):
-        blk, blk_area = b[start : start + block_size], area[start : start + block_size]  # [n, 4], [n]
+        # a block of n boxes [n, 4] and their areas [n]
+        blk, blk_area = b[start : start + block_size], area[start : start + block_size]
         alive = torch.ones(len(blk), dtype=torch.bool, device=b.device)
         if K:  # suppressed by a box kept in an earlier block
-            alive = ~_overlaps(blk, blk_area, kept_boxes[:K], kept_area[:K], iou_threshold).any(dim=1)
-        over = _overlaps(blk, blk_area, blk, blk_area, iou_threshold).triu_(diagonal=1)  # [n, n] i < j
-        over = over.to(b.dtype)  # as numbers: "suppressed by a kept box" becomes a product
+            alive = ~_overlaps(
+                blk, blk_area, kept_boxes[:K], kept_area[:K], iou_threshold
+            ).any(dim=1)
+        # [n, n] i < j
+        over = _overlaps(blk, blk_area, blk, blk_area, iou_threshold).triu_(diagonal=1)
+        # as numbers: "suppressed by a kept box" becomes a product
+        over = over.to(b.dtype)
         k = alive
         while True:  # k[j] = alive[j] and no kept i < j suppresses j
-            new = alive & (k.to(b.dtype) @ over == 0)  # [n]: number of kept boxes suppressing j
+            # [n]: number of kept boxes suppressing j
+            new = alive & (k.to(b.dtype) @ over == 0)
             if torch.equal(new, k):
                 break
             k = new
@@ -105,7 +114,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 2
     return order[keep]
 
 
-def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+def batched_nms(
+    boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float
+) -> Tensor:
     """Class-aware NMS: boxes suppress only boxes with the same ``idxs`` (class, or image).
 
     Shifts each class's boxes by ``idx * (max coordinate + 1)`` so that boxes of different
@@ -125,17 +136,30 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """
     _check(boxes, scores, iou_threshold)
     if not isinstance(idxs, Tensor) or idxs.shape != scores.shape:
-        raise ValueError(f"idxs must be Tensor[{len(scores)}], one category per box, got {getattr(idxs, 'shape', idxs)}")
+        raise ValueError(
+            f"idxs must be Tensor[{len(scores)}], one category per box, got "
+            f"{getattr(idxs, 'shape', idxs)}"
+        )
     finite = torch.isfinite(boxes).all(dim=1)
     if not bool(finite.all()):  # the class offsets below would turn it into NaN
         i = int((~finite).nonzero()[0])
-        raise ValueError(f"boxes must be finite (classes are told apart by offsets of the coordinate range), "
-                         f"got box {i}: {boxes[i].tolist()}")
+        raise ValueError(
+            "boxes must be finite (classes are told apart by offsets of the "
+            "coordinate range), "
+            f"got box {i}: {boxes[i].tolist()}"
+        )
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
-    if len(boxes) > 1000:  # many boxes: one nms per class, each on fewer boxes (as torchvision)
-        keep = torch.cat([members[nms(boxes[members], scores[members], iou_threshold)] for members in _members(idxs)])
-        keep = keep.sort().values  # then by decreasing score, equal scores: lower index first
+    # many boxes: one nms per class, each on fewer boxes (as torchvision)
+    if len(boxes) > 1000:
+        keep = torch.cat(
+            [
+                members[nms(boxes[members], scores[members], iou_threshold)]
+                for members in _members(idxs)
+            ]
+        )
+        # then by decreasing score, equal scores: lower index first
+        keep = keep.sort().values
         return keep[scores[keep].argsort(descending=True, stable=True)]
     boxes = _working(boxes)
     span = boxes.max() - boxes.min() + 1
@@ -151,8 +175,12 @@ def _members(idxs: Tensor) -> list[Tensor]:
 
 
 def soft_nms(
-    boxes: Tensor, scores: Tensor, sigma: float = 0.5, score_threshold: float = 0.001,
-    method: str = "gaussian", iou_threshold: float = 0.3,
+    boxes: Tensor,
+    scores: Tensor,
+    sigma: float = 0.5,
+    score_threshold: float = 0.001,
+    method: str = "gaussian",
+    iou_threshold: float = 0.3,
 ) -> tuple[Tensor, Tensor]:
     """Soft-NMS: instead of removing the boxes that overlap a kept box, lower their scores.
 
@@ -196,7 +224,9 @@ def soft_nms(
         if method == "gaussian":
             decay = torch.exp(-overlap.pow(2) / sigma)
         else:
-            decay = torch.where(overlap > iou_threshold, 1 - overlap, torch.ones_like(overlap))
+            decay = torch.where(
+                overlap > iou_threshold, 1 - overlap, torch.ones_like(overlap)
+            )
         current = torch.where(remaining, current * decay, current)
         remaining &= current >= score_threshold
     idx = torch.tensor(keep, dtype=torch.long, device=boxes.device)

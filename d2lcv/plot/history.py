@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,7 +94,7 @@ def compare_histories(histories: Mapping[str, HistoryLike], axes: Sequence[Axes]
     axes[1].bar(pos + 0.2, test, width=0.4, label="test", color=colors)
     for p, tr, te in zip(pos, train, test):
         axes[1].annotate(f"gap\n{tr - te:+.2f}", (p, max(tr, te) + 0.02), ha="center", fontsize=8)
-    axes[1].set_xticks(pos, names, fontsize=8)
+    axes[1].set_xticks(pos, [textwrap.fill(n, 11) for n in names], fontsize=8)  # long names wrap
     axes[1].set(ylim=(0, 1.2), ylabel="final accuracy", title="final accuracy")
     axes[1].legend(loc="upper right", fontsize=8)
     return axes

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import OneCycleLR
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -18,19 +19,9 @@ __all__ = ["train_with_pipeline", "cifar_experiment_data", "compare_pipelines"]
 
 
 def train_with_pipeline(
-    make_model,
-    images: Tensor,
-    labels: Tensor,
-    transform,
-    test_loader,
-    *,
-    epochs: int,
-    batch_size: int,
-    batch_transform=None,
-    workers: int = 0,
-    seed: int = 0,
-    max_lr: float = 0.1,
-    device: torch.device | str | None = None,
+    make_model, images: Tensor, labels: Tensor, transform, test_loader, *,
+    epochs: int, batch_size: int, batch_transform=None, workers: int = 0, seed: int = 0,
+    max_lr: float = 0.1, device: torch.device | str | None = None,
 ):
     """The augmentation chapter's protocol: train a fresh model under one pipeline.
 
@@ -55,20 +46,23 @@ def train_with_pipeline(
     from d2lcv.losses import soft_target_cross_entropy
     from d2lcv.transforms.mixing_modules import MixedBatches
 
-    with seeded(seed):  # the same initial weights and order for every pipeline; the caller's RNG is left as it was
-        loader = DataLoader(AugmentedImages(images, labels, transform), batch_size=batch_size, shuffle=True,
+    # the same initial weights and order for every pipeline; the caller's RNG is kept
+    with seeded(seed):
+        dataset = AugmentedImages(images, labels, transform)
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
                             num_workers=workers, persistent_workers=workers > 0,
                             generator=torch.Generator().manual_seed(seed))
         if batch_transform is not None:
             loader = MixedBatches(loader, batch_transform)
         model = make_model()
-        # OneCycleLR sets the lr
-        optimizer = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9, weight_decay=5e-4)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * len(loader))
-        history = fit(model, loader, test_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-                      scheduler_interval="batch", loss_fn=soft_target_cross_entropy, device=device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9,
+                                    weight_decay=5e-4)
+        total = epochs * len(loader)  # OneCycleLR sets the lr of every step
+        scheduler = OneCycleLR(optimizer, max_lr, total_steps=total)
+        history = fit(model, loader, test_loader, epochs=epochs, optimizer=optimizer,
+                      scheduler=scheduler, scheduler_interval="batch",
+                      loss_fn=soft_target_cross_entropy, device=device)
     return model, history
-
 
 def cifar_experiment_data(
     n_train: int, n_test: int, *, batch_size: int = 500

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
+from torch.optim import AdamW
+from torch.optim.lr_scheduler import OneCycleLR
 from torch import Tensor
 
 from d2lcv.config import try_device
@@ -55,15 +57,9 @@ def ssd_step() -> LossStep:
 
 
 def train_ssd(
-    model: SSD,
-    loader: Iterable,
-    *,
-    epochs: int,
-    lr: float = 3e-3,
-    weight_decay: float = 5e-4,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-    history: History | None = None,
+    model: SSD, loader: Iterable, *, epochs: int, lr: float = 3e-3,
+    weight_decay: float = 5e-4, device: torch.device | str | None = None,
+    progress: bool = True, history: History | None = None,
     optimizer: torch.optim.Optimizer | None = None,
 ) -> History:
     """Train an SSD with AdamW and a one-cycle learning rate over ``epochs`` epochs.
@@ -88,10 +84,10 @@ def train_ssd(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = try_device() if device is None else torch.device(device)
     model.to(device)
-    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = optimizer or AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * len(loader)  # type: ignore[arg-type]
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    sched = OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     history = history if history is not None else History()
-    return fit(model, _Batches(loader), epochs=history.epochs_done + epochs, step=ssd_step(), optimizer=opt,
-               scheduler=sched, scheduler_interval="batch", device=device, amp=False, progress=progress,
-               history=history)
+    return fit(model, _Batches(loader), epochs=history.epochs_done + epochs,
+               step=ssd_step(), optimizer=opt, scheduler=sched, scheduler_interval="batch",
+               device=device, amp=False, progress=progress, history=history)

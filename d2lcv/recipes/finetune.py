@@ -58,17 +58,18 @@ def train_loader(
                       persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 
 
+def _epoch_zero(model: nn.Module, test_loader: Iterable, device: torch.device | str | None) -> History:
+    """A history whose one record (``epoch = 0``) is the test loss and accuracy before training."""
+    start = time.perf_counter()
+    result = evaluate(model.to(try_device() if device is None else device), test_loader, device=device)
+    return History([{"epoch": 0, "val_loss": result["loss"], "val_acc": result["acc"],
+                     "time": time.perf_counter() - start}])
+
+
 def fit_target(
-    model: nn.Module,
-    train_loader: Iterable,
-    test_loader: Iterable,
-    *,
-    epochs: int,
-    lrs: Mapping[str, float],
-    weight_decay: float = 5e-4,
-    eval_first: bool = False,
-    device: torch.device | str | None = None,
-    seed: int = 0,
+    model: nn.Module, train_loader: Iterable, test_loader: Iterable, *,
+    epochs: int, lrs: Mapping[str, float], weight_decay: float = 5e-4,
+    eval_first: bool = False, device: torch.device | str | None = None, seed: int = 0,
 ) -> History:
     """The chapter's fine-tuning protocol: SGD (momentum 0.9) with one learning rate per
     stage (:func:`d2lcv.engine.param_groups`), cosine decay over ``epochs``, test accuracy every epoch.
@@ -86,13 +87,10 @@ def fit_target(
         The :class:`d2lcv.engine.History` (per epoch ``train_*``, ``val_*``, ``lr``, ``time``).
     """
     with seeded(seed):
-        optimizer = torch.optim.SGD(param_groups(model, lrs), momentum=0.9, weight_decay=weight_decay)
+        groups = param_groups(model, lrs)
+        optimizer = torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        history = History()
-        if eval_first:
-            start = time.perf_counter()
-            result = evaluate(model.to(try_device() if device is None else device), test_loader, device=device)
-            history = History([{"epoch": 0, "val_loss": result["loss"], "val_acc": result["acc"],
-                                "time": time.perf_counter() - start}])
-        return fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-                   device=device, progress=False, history=history)  # epochs numbered on from 0
+        history = _epoch_zero(model, test_loader, device) if eval_first else History()
+        return fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer,
+                   scheduler=scheduler, device=device, progress=False,
+                   history=history)  # epochs numbered on from 0

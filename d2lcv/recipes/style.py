@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +35,57 @@ def _as_batch(img: Tensor, name: str) -> Tensor:
     return img
 
 
+def _initial_image(init: str | Tensor, content: Tensor, generator: torch.Generator | None) -> Tensor:
+    """x at step 0, [1, 3, H, W]: a copy of ``content``, uniform noise, or the tensor ``init``."""
+    if isinstance(init, Tensor):
+        x = _as_batch(init, "init").detach().clone()
+        if x.shape != content.shape:
+            raise ValueError(
+                f"init must have the content image's shape {tuple(content.shape[1:])}, got {tuple(init.shape)}"
+            )
+        return x
+    if init == "content":
+        return content.detach().clone()
+    if init == "noise":
+        return torch.rand(content.shape, generator=generator).to(content.device)
+    raise ValueError(f"init must be 'content', 'noise' or a tensor, got {init!r}")
+
+
+def _pixel_optimizer(name: str, pixels: Pixels, lr: float | None, steps: int) -> torch.optim.Optimizer:
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if name == "adam":
+        return torch.optim.Adam(pixels.parameters(), lr=0.02 if lr is None else lr)
+    if name == "lbfgs":  # one iteration per step, with a line search: pixel losses are badly conditioned
+        return torch.optim.LBFGS(pixels.parameters(), lr=1.0 if lr is None else lr, max_iter=1,
+                                 line_search_fn="strong_wolfe")
+    raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {name!r}")
+
+
+class _Objective:
+    """The perceptual loss against one style image, whose Gram matrices are computed once."""
+
+    def __init__(self, extractor: FeatureExtractor, style: Tensor, content_layer: str,
+                 style_layers: Sequence[str], weights: dict[str, Any]) -> None:
+        _check_layers(extractor, content_layer, style_layers)
+        with torch.no_grad():
+            features = extractor(_as_batch(style, "style"))
+        self.grams = {name: gram_matrix(features[name], normalize=True)[0] for name in style_layers}
+        self.extractor, self.content_layer, self.weights = extractor, content_layer, weights
+
+    def content_target(self, images: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.extractor(images)[self.content_layer]
+
+    def __call__(self, image: Tensor, content_target: Tensor) -> tuple[Tensor, dict[str, float]]:
+        return perceptual_loss(image, self.extractor(image), content_target, self.grams,
+                               content_layer=self.content_layer, **self.weights)
+
+
+def _columns(log: StepLog, keys: Sequence[str]) -> dict[str, list[float]]:
+    return {key: [record[key] for record in log.records] for key in keys}
+
+
 @dataclass
 class StyleResult:
     """What :func:`stylize` returns.
@@ -53,23 +105,13 @@ class StyleResult:
 
 
 def stylize(
-    extractor: FeatureExtractor,
-    content: Tensor,
-    style: Tensor,
-    *,
-    content_layer: str = CONTENT_LAYER,
-    style_layers: Sequence[str] = STYLE_LAYERS,
+    extractor: FeatureExtractor, content: Tensor, style: Tensor, *,
+    content_layer: str = CONTENT_LAYER, style_layers: Sequence[str] = STYLE_LAYERS,
     style_weights: Mapping[str, float] | None = None,
-    alpha: float = 1.0,
-    beta: float = 1e3,
-    tv_weight: float = 0.0,
-    steps: int = 200,
-    optimizer: str = "lbfgs",
-    lr: float | None = None,
-    init: str | Tensor = "content",
-    generator: torch.Generator | None = None,
-    snapshot_every: int = 0,
-    progress: bool = True,
+    alpha: float = 1.0, beta: float = 1e3, tv_weight: float = 0.0,
+    steps: int = 200, optimizer: str = "lbfgs", lr: float | None = None,
+    init: str | Tensor = "content", generator: torch.Generator | None = None,
+    snapshot_every: int = 0, progress: bool = True,
 ) -> StyleResult:
     """Gatys et al.'s style transfer: optimise the pixels of an image x to minimise
     α L_content(x, content) + β L_style(x, style) + γ L_TV(x).
@@ -91,50 +133,25 @@ def stylize(
     Returns:
         :class:`StyleResult`.
     """
-    _check_layers(extractor, content_layer, style_layers)
-    content, style = _as_batch(content, "content"), _as_batch(style, "style")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
-    if isinstance(init, Tensor):
-        x = _as_batch(init, "init").detach().clone()
-        if x.shape != content.shape:
-            raise ValueError(
-                f"init must have the content image's shape {tuple(content.shape[1:])}, got {tuple(init.shape)}"
-            )
-    elif init == "content":
-        x = content.detach().clone()
-    elif init == "noise":
-        x = torch.rand(content.shape, generator=generator).to(content.device)
-    else:
-        raise ValueError(f"init must be 'content', 'noise' or a tensor, got {init!r}")
-    with torch.no_grad():
-        content_target = extractor(content)[content_layer]
-        style_features = extractor(style)
-        target_grams = {name: gram_matrix(style_features[name])[0] for name in style_layers}
-    pixels = Pixels(x)  # the "model" fit trains: the image, as a parameter [1, 3, H, W]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(pixels.parameters(), lr=0.02 if lr is None else lr)
-    else:  # one iteration per step, with a line search: pixel losses are badly conditioned
-        opt = torch.optim.LBFGS(pixels.parameters(), lr=1.0 if lr is None else lr, max_iter=1,
-                                line_search_fn="strong_wolfe")
-
-    def loss(model: nn.Module, _: object) -> tuple[Tensor, dict[str, float]]:
-        image = model()
-        return perceptual_loss(image, extractor(image), content_target, target_grams, content_layer=content_layer,
-                               alpha=alpha, beta=beta, tv_weight=tv_weight, style_weights=style_weights)
-
-    # each step reports the loss at its start (the closure's first evaluation) and its evaluations
-    step = ClosureStep(loss, project=lambda model: model.image.clamp_(0, 1), loss_name=None)
-    log, snapshots = StepLog(), Snapshots(snapshot_every, lambda ctx: pixels.image.detach()[0].clone())
+    content = _as_batch(content, "content")
+    x = _initial_image(init, content, generator)
+    pixels = Pixels(x)  # the image as the parameter of a "model" that fit trains
+    opt = _pixel_optimizer(optimizer, pixels, lr, steps)
+    weights = dict(alpha=alpha, beta=beta, tv_weight=tv_weight,
+                   style_weights=style_weights)
+    objective = _Objective(extractor, style, content_layer, style_layers, weights)
+    target = objective.content_target(content)
+    # each step logs the loss at its start (the closure's first evaluation)
+    step = ClosureStep(lambda model, _: objective(model(), target),
+                       project=lambda model: model.image.clamp_(0, 1), loss_name=None)
+    log = StepLog()
+    snaps = Snapshots(snapshot_every, lambda ctx: pixels.image.detach()[0].clone())
     start = time.perf_counter()
-    fit(pixels, range(steps), epochs=1 if steps else 0, step=step, optimizer=opt, device=content.device, amp=False,
-        progress=progress, callbacks=[log, snapshots])
-    seconds = time.perf_counter() - start
-    history = {key: [r[key] for r in log.records] for key in ("total", "content", "style", "tv", "evals")}
+    fit(pixels, range(steps), epochs=1 if steps else 0, step=step, optimizer=opt,
+        device=content.device, amp=False, progress=progress, callbacks=[log, snaps])
+    history = _columns(log, ("total", "content", "style", "tv", "evals"))
     image = pixels.image.detach()[0].clamp(0, 1)
-    return StyleResult(image=image, history=history, snapshots=snapshots.snapshots, seconds=seconds)
+    return StyleResult(image, history, snaps.snapshots, time.perf_counter() - start)
 
 
 class _RandomBatches:
@@ -142,6 +159,10 @@ class _RandomBatches:
     (drawn lazily, batch by batch, so the draws interleave with the training as they always have)."""
 
     def __init__(self, images: Tensor, batch_size: int, steps: int, generator: torch.Generator | None) -> None:
+        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+            raise ValueError(f"images must be a non-empty batch [N, 3, H, W], got shape {tuple(images.shape)}")
+        if steps < 0 or batch_size < 1:
+            raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {steps} and {batch_size}")
         self.images, self.batch_size, self.steps, self.generator = images, batch_size, steps, generator
 
     def __len__(self) -> int:
@@ -153,23 +174,13 @@ class _RandomBatches:
 
 
 def train_transform_net(
-    net: nn.Module,
-    extractor: FeatureExtractor,
-    style: Tensor,
-    images: Tensor,
-    *,
-    steps: int,
-    batch_size: int = 4,
-    lr: float = 1e-3,
-    content_layer: str = CONTENT_LAYER,
-    style_layers: Sequence[str] = STYLE_LAYERS,
+    net: nn.Module, extractor: FeatureExtractor, style: Tensor, images: Tensor, *,
+    steps: int, batch_size: int = 4, lr: float = 1e-3,
+    content_layer: str = CONTENT_LAYER, style_layers: Sequence[str] = STYLE_LAYERS,
     style_weights: Mapping[str, float] | None = None,
-    alpha: float = 1.0,
-    beta: float = 1e3,
-    tv_weight: float = 0.0,
+    alpha: float = 1.0, beta: float = 1e3, tv_weight: float = 0.0,
     augment: Callable[[Tensor], Tensor] | None = None,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
+    generator: torch.Generator | None = None, progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train ``net`` to stylise any photo in one pass (Johnson et al., 2016): for random
     batches of content photos y, minimise the perceptual loss of net(y) against y's
@@ -185,30 +196,21 @@ def train_transform_net(
     Returns:
         The history: ``total``, ``content``, ``style``, ``tv`` (weighted) per step.
     """
-    _check_layers(extractor, content_layer, style_layers)
-    style = _as_batch(style, "style")
-    if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty batch [N, 3, H, W], got shape {tuple(images.shape)}")
-    if steps < 0 or batch_size < 1:
-        raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {steps} and {batch_size}")
-    with torch.no_grad():
-        style_features = extractor(style)
-        target_grams = {name: gram_matrix(style_features[name])[0] for name in style_layers}
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    weights = dict(alpha=alpha, beta=beta, tv_weight=tv_weight,
+                   style_weights=style_weights)
+    objective = _Objective(extractor, style, content_layer, style_layers, weights)
+    batches = _RandomBatches(images, batch_size, steps, generator)
 
     def loss(model: nn.Module, y: Tensor) -> tuple[Tensor, dict[str, float]]:
-        if augment is not None:
-            y = augment(y)
-        with torch.no_grad():
-            content_target = extractor(y)[content_layer]
-        out = model(y)
-        return perceptual_loss(out, extractor(out), content_target, target_grams, content_layer=content_layer,
-                               alpha=alpha, beta=beta, tv_weight=tv_weight, style_weights=style_weights)
+        y = y if augment is None else augment(y)
+        return objective(model(y), objective.content_target(y))
 
     # per-step values (size 1), the loss already among them as "total"
-    step = LossStep(loss, move=lambda y, device: y.to(device), size=lambda y: 1, loss_name=None)
+    step = LossStep(loss, move=lambda y, device: y.to(device), size=lambda y: 1,
+                    loss_name=None)
     log = StepLog()
-    fit(net, _RandomBatches(images, batch_size, steps, generator), epochs=1 if steps else 0, step=step,
-        optimizer=opt, device=style.device, amp=False, progress=progress, callbacks=[log])
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    fit(net, batches, epochs=1 if steps else 0, step=step, optimizer=optimizer,
+        device=style.device, amp=False, progress=progress, callbacks=[log])
     net.eval()
-    return {key: [r[key] for r in log.records] for key in ("total", "content", "style", "tv")}
+    return _columns(log, ("total", "content", "style", "tv"))

@@ -35,7 +35,9 @@ class StyleNetwork:
     pretrained: bool
 
 
-def style_network(calibration: Tensor, *, vgg: nn.Module | None = None, pool: str = "avg") -> StyleNetwork:
+def style_network(
+    calibration: Tensor, *, vgg: nn.Module | None = None, pool: str = "avg"
+) -> StyleNetwork:
     """VGG-19 as Gatys et al. use it, on any machine.
 
     With ImageNet weights (torchvision's, where they can be had): Gatys et al.'s layers,
@@ -55,6 +57,10 @@ def style_network(calibration: Tensor, *, vgg: nn.Module | None = None, pool: st
     description = getattr(vgg, "d2lcv_weights", "unknown weights")
     pretrained = not description.startswith("fallback")
     style_layers = STYLE_LAYERS if pretrained else RANDOM_STYLE_LAYERS
-    extractor = FeatureExtractor(vgg.features, [CONTENT_LAYER, *style_layers], pool=pool)
+    extractor = FeatureExtractor(
+        vgg.features, [CONTENT_LAYER, *style_layers], pool=pool
+    )
     normalize_filters_(extractor, calibration, per="filter" if pretrained else "layer")
-    return StyleNetwork(extractor, CONTENT_LAYER, tuple(style_layers), description, pretrained)
+    return StyleNetwork(
+        extractor, CONTENT_LAYER, tuple(style_layers), description, pretrained
+    )

@@ -24,7 +24,13 @@ __all__ = ["PIPELINES", "cutout", "Cutout", "cifar_pipeline"]
 PIPELINES = ("none", "flip_crop", "flip_crop_color", "flip_crop_erase")
 
 
-def cutout(img: Tensor, size: int, *, generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
+def cutout(
+    img: Tensor,
+    size: int,
+    *,
+    generator: torch.Generator | None = None,
+    fill: float = 0.0,
+) -> Tensor:
     """Cutout: fill one ``size x size`` square, centred anywhere in the image, with ``fill``.
 
     The centre ``(cy, cx)`` is uniform over the pixels; the square covers rows
@@ -47,12 +53,20 @@ def cutout(img: Tensor, size: int, *, generator: torch.Generator | None = None, 
     with Cutout, arXiv:1708.04552, 2017.
     """
     if not isinstance(img, Tensor) or img.ndim not in (3, 4):
-        got = f"shape {tuple(img.shape)}" if isinstance(img, Tensor) else type(img).__name__
-        raise ValueError(f"img must be Tensor[C, H, W] or Tensor[B, C, H, W], got {got}")
+        got = (
+            f"shape {tuple(img.shape)}"
+            if isinstance(img, Tensor)
+            else type(img).__name__
+        )
+        raise ValueError(
+            f"img must be Tensor[C, H, W] or Tensor[B, C, H, W], got {got}"
+        )
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"size must be a non-negative int, got {size!r}")
     if img.dtype == torch.uint8 and not (float(fill).is_integer() and 0 <= fill <= 255):
-        raise ValueError(f"fill for a uint8 image must be an integer in [0, 255], got {fill!r}")
+        raise ValueError(
+            f"fill for a uint8 image must be an integer in [0, 255], got {fill!r}"
+        )
     if not (img.dtype == torch.uint8 or img.is_floating_point()):
         raise TypeError(f"img must be uint8 or floating point, got {img.dtype}")
     batch = img if img.ndim == 4 else img.unsqueeze(0)  # [B, C, H, W]
@@ -116,6 +130,10 @@ def cifar_pipeline(name: str, *, cutout_size: int = 16) -> v2.Compose:
         augment += [v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()]
     if name == "flip_crop_color":
         augment.append(v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4))
-    to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
+    to_tensor = [
+        v2.ToImage(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ]
     after = [Cutout(cutout_size)] if name == "flip_crop_erase" else []
     return v2.Compose([*augment, *to_tensor, *after, v2.ToPureTensor()])

@@ -25,7 +25,9 @@ from d2lcv.ops.boxes import check_boxes
 __all__ = ["detection_transforms", "ssd_transforms", "apply_detection_transform"]
 
 
-def detection_transforms(train: bool, size: int, *, photometric: bool = True, zoom_out: bool = True) -> v2.Compose:
+def detection_transforms(
+    train: bool, size: int, *, photometric: bool = True, zoom_out: bool = True
+) -> v2.Compose:
     """The SSD-style training pipeline, or the evaluation one, for (image, boxes, labels) samples.
 
     Training: ``RandomPhotometricDistort`` (if ``photometric``), ``RandomZoomOut`` (if
@@ -109,15 +111,25 @@ def ssd_transforms(train: bool, size: int) -> v2.Compose:
     ten times the rest of the pipeline.
     """
     if not train:
-        return v2.Compose([v2.ToImage(), v2.Resize((size, size)), v2.ToDtype(torch.float32, scale=True)])
-    return v2.Compose([
-        v2.ToImage(),
-        v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
-        v2.RandomZoomOut(fill=0, side_range=(1.0, 1.5), p=0.3),
-        v2.RandomApply([v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(0.8, 1.25))], p=0.5),
-        v2.RandomHorizontalFlip(),
-        v2.Resize((size, size)),
-        v2.ClampBoundingBoxes(),
-        v2.SanitizeBoundingBoxes(min_size=2),
-        v2.ToDtype(torch.float32, scale=True),
-    ])
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.Resize((size, size)),
+                v2.ToDtype(torch.float32, scale=True),
+            ]
+        )
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
+            v2.RandomZoomOut(fill=0, side_range=(1.0, 1.5), p=0.3),
+            v2.RandomApply(
+                [v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(0.8, 1.25))], p=0.5
+            ),
+            v2.RandomHorizontalFlip(),
+            v2.Resize((size, size)),
+            v2.ClampBoundingBoxes(),
+            v2.SanitizeBoundingBoxes(min_size=2),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+    )

@@ -204,7 +204,9 @@ def cutmix(
         box = cutmix_box(_beta(alpha, alpha, generator), H, W, generator=generator)
     x1, y1, x2, y2 = box
     if not (0 <= x1 <= x2 <= W and 0 <= y1 <= y2 <= H):
-        raise ValueError(f"box must satisfy 0 <= x1 <= x2 <= {W} and 0 <= y1 <= y2 <= {H}, got {box}")
+        raise ValueError(
+            f"box must satisfy 0 <= x1 <= x2 <= {W} and 0 <= y1 <= y2 <= {H}, got {box}"
+        )
     index = _randperm(B, generator) if index is None else _check_index(index, B)
     x_mixed = x.clone()
     x_mixed[:, :, y1:y2, x1:x2] = x[index, :, y1:y2, x1:x2]

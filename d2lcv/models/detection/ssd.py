@@ -55,12 +55,20 @@ RATIOS: tuple[float, ...] = (1.0, 2.0, 0.5)
 """Anchor aspect ratios (width / height), the same on every map."""
 
 
-def down_sample_blk(in_channels: int, out_channels: int, num_convs: int = 2) -> nn.Sequential:
+def down_sample_blk(
+    in_channels: int, out_channels: int, num_convs: int = 2
+) -> nn.Sequential:
     """``num_convs`` x (3x3 conv, batch norm, ReLU), then 2x2 max pooling: halves H and W."""
     layers: list[nn.Module] = []
     for i in range(num_convs):
         layers += [
-            nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                3,
+                padding=1,
+                bias=False,
+            ),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         ]
@@ -145,10 +153,18 @@ class SSD(nn.Module):
             if i > 0:
                 x = self.blocks[i - 1](x)
             H, W = x.shape[-2:]
-            anchors.append(generate_anchors(H, W, self.sizes[i], self.ratios).to(x.device))
-            cls_logits.append(flatten_predictions(self.cls_preds[i](x), self.num_classes + 1))
+            anchors.append(
+                generate_anchors(H, W, self.sizes[i], self.ratios).to(x.device)
+            )
+            cls_logits.append(
+                flatten_predictions(self.cls_preds[i](x), self.num_classes + 1)
+            )
             box_offsets.append(flatten_predictions(self.box_preds[i](x), 4))
-        return torch.cat(anchors), torch.cat(cls_logits, dim=1), torch.cat(box_offsets, dim=1)
+        return (
+            torch.cat(anchors),
+            torch.cat(cls_logits, dim=1),
+            torch.cat(box_offsets, dim=1),
+        )
 
 
 def pad_targets(targets: Sequence[dict[str, Tensor]], image_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -221,7 +237,8 @@ def predict(
     H, W = images.shape[-2:]
     probs = cls_logits.softmax(dim=-1)[..., 1:]  # [B, A, C] without the background
     scale = torch.tensor([W, H, W, H], dtype=probs.dtype, device=probs.device)
-    boxes = (decode_offsets(anchors, box_offsets) * scale).clamp(min=0)  # [B, A, 4] pixels
+    # [B, A, 4] pixels
+    boxes = (decode_offsets(anchors, box_offsets) * scale).clamp(min=0)
     boxes = torch.minimum(boxes, scale)
     out = []
     for b in range(len(images)):
@@ -229,7 +246,13 @@ def predict(
         scores = probs[b, anchor_idx, cls]
         cand = boxes[b, anchor_idx]
         keep = batched_nms(cand, scores, cls, iou_threshold)[:max_detections]
-        out.append({"boxes": cand[keep].cpu(), "scores": scores[keep].cpu(), "labels": cls[keep].cpu()})
+        out.append(
+            {
+                "boxes": cand[keep].cpu(),
+                "scores": scores[keep].cpu(),
+                "labels": cls[keep].cpu(),
+            }
+        )
     return out
 
 
