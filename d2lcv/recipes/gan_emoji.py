@@ -8,8 +8,6 @@ held-out images are not near-copies of training images.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Sequence
 
 import torch
@@ -17,7 +15,6 @@ from PIL import Image
 from torch import Tensor, nn
 
 from d2lcv.data.images import emoji, emoji_codepoints
-from d2lcv.data.registry import fetch
 
 __all__ = ["EMOJI_GROUPS", "EMOJI_MEMBER", "emoji_base", "emoji_groups", "emoji_images", "split_by_base", "classifier_features"]
 
@@ -74,18 +71,8 @@ def split_by_base(codepoints: Sequence[str], fraction: float, *, seed: int = 0) 
 
 
 def _read_rgba(codepoints: list[str], size: int, download: bool | None) -> list[Image.Image]:
-    """The emoji as RGBA images, read in one pass over the Noto zip (``data.emoji`` opens the
-    zip once per emoji, which takes minutes for all of them)."""
-    with zipfile.ZipFile(fetch("noto-emoji-72", download=download)) as zf:
-        names = set(zf.namelist())
-        out = []
-        for cp in codepoints:
-            member = EMOJI_MEMBER.format(cp)
-            if member not in names:
-                return emoji(codepoints, size=size, download=download)  # names, odd spellings: the slow path
-            with Image.open(io.BytesIO(zf.read(member))) as im:
-                out.append(im.convert("RGBA").resize((size, size), Image.Resampling.BILINEAR))
-    return out
+    """The emoji as RGBA images of ``size`` pixels (``data.emoji`` reads the zip in one pass)."""
+    return emoji(codepoints, size=size, download=download)
 
 
 def emoji_images(size: int = 32, codepoints: Sequence[str] | None = None, *, background: float = 1.0,
