@@ -11,6 +11,7 @@ from __future__ import annotations
 from .archive import ArchiveError, ArchiveTooLargeError, UnsafeArchiveError, extract, read_member
 from .cifar10 import CIFAR10, CIFAR10_CLASSES, cifar_subset, read_cifar10_archive
 from .detection import BananaDetection, DetectionDataset, EmojiDetection, detection_collate
+from .detection_stats import DetectionStatistics, detection_statistics
 from .cache import (
     DATA_ENV,
     MIRROR_ENV,
@@ -27,6 +28,15 @@ from .cache import (
     parse_checksum,
 )
 from .emoji_scenes import EMOJI_DETECTION_CLASSES, SceneSettings, compose_scene, generate_emoji_detection
+from .scene_presets import (
+    DISTRACTOR_EMOJI,
+    HARD_EMOJI_CLASSES,
+    HARD_SCENES,
+    SCENE_EMOJI,
+    check_distractors,
+    paste_order,
+    scene_emoji_codes,
+)
 from .hotdog import HOTDOG_CLASSES, Hotdog
 from .images import (
     CONTENT_PHOTOS,
@@ -74,7 +84,10 @@ __all__ = [
     "balanced_indices", "class_indices", "AugmentedImages",
     "Hotdog", "HOTDOG_CLASSES",
     "DetectionDataset", "EmojiDetection", "EMOJI_DETECTION_CLASSES", "BananaDetection", "detection_collate",
+    "DetectionStatistics", "detection_statistics",
     "SceneSettings", "compose_scene", "generate_emoji_detection",
+    "HARD_SCENES", "HARD_EMOJI_CLASSES", "DISTRACTOR_EMOJI", "SCENE_EMOJI", "scene_emoji_codes",
+    "check_distractors", "paste_order",
     "PHOTOS", "PAINTINGS", "CONTENT_PHOTOS", "EMOJI_NAMES",
     "photo_path", "photo_paths", "load_image", "painting", "content_photo",
     "emoji", "emoji_codepoints", "timemachine",

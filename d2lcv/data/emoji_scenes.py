@@ -24,6 +24,7 @@ from d2lcv.utils.progress import progress as progress_bar
 
 from .backgrounds import background_pools, random_background
 from .images import emoji
+from .scene_presets import HARD_SCENES, check_distractors, paste_order, scene_emoji_codes
 
 __all__ = [
     "EMOJI_DETECTION_CLASSES",
@@ -61,6 +62,8 @@ class SceneSettings:
         seed: the seed.
         backgrounds: a subset of :data:`BACKGROUNDS`.
         num_objects, object_size, max_occlusion: see :func:`compose_scene`.
+        distractors, num_distractors: unlabelled emoji (none by default), and (min, max) of
+            them per image; the defaults keep the easy set's output and folder as they were.
     """
 
     sizes: dict[str, int] = dataclasses.field(default_factory=lambda: {"train": 1000, "val": 200, "test": 200})
@@ -71,6 +74,8 @@ class SceneSettings:
     num_objects: tuple[int, int] = (1, 6)
     object_size: tuple[float, float] = (0.16, 0.45)
     max_occlusion: float = 0.4
+    distractors: tuple[str, ...] = ()
+    num_distractors: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         bad = [s for s in self.sizes if s not in SPLITS]
@@ -78,6 +83,14 @@ class SceneSettings:
             raise ValueError(f"sizes must map splits {SPLITS} to counts >= 0, got {self.sizes}")
         if not self.backgrounds or any(b not in BACKGROUNDS for b in self.backgrounds):
             raise ValueError(f"backgrounds must be a non-empty subset of {BACKGROUNDS}, got {self.backgrounds}")
+        check_distractors(self.distractors, self.num_distractors)
+        if set(self.distractors) & set(self.classes):
+            raise ValueError(f"distractors must not be classes, got {sorted(set(self.distractors) & set(self.classes))}")
+
+    @classmethod
+    def hard(cls, **overrides: Any) -> SceneSettings:
+        """The harder preset :data:`~d2lcv.data.HARD_SCENES`, ``overrides`` replacing fields."""
+        return cls.create(**{**HARD_SCENES, **overrides})
 
     @classmethod
     def create(cls, settings: SceneSettings | None = None, **kwargs: Any) -> SceneSettings:
@@ -90,7 +103,7 @@ class SceneSettings:
         if unknown:
             raise TypeError(f"unknown generator settings {unknown}; see d2lcv.data.SceneSettings")
         kwargs = {k: v for k, v in kwargs.items() if not (k == "sizes" and v is None)}
-        for name in ("classes", "backgrounds", "num_objects", "object_size"):
+        for name in ("classes", "backgrounds", "num_objects", "object_size", "distractors", "num_distractors"):
             if name in kwargs:
                 kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
@@ -102,6 +115,8 @@ class SceneSettings:
             backgrounds=sorted(self.backgrounds), num_objects=list(self.num_objects),
             object_size=list(self.object_size), max_occlusion=float(self.max_occlusion),
         )
+        if self.distractors or tuple(self.num_distractors) != (0, 0):  # else the name is as before
+            settings.update(distractors=list(self.distractors), num_distractors=list(self.num_distractors))
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         sizes = self.sizes
         return (f"v{GENERATOR_VERSION}-seed{self.seed}-{self.image_size}px-"
@@ -129,11 +144,12 @@ def _random_sprite(sprite: Image.Image, object_size: tuple[float, float], side: 
 
 
 def _boxes(owner: np.ndarray, labels: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-    """The tight box, class and area of the visible pixels of each object still visible."""
+    """The tight box, class and area of the visible pixels of each object still visible
+    (label -1, a distractor, is left out)."""
     boxes, areas, kept = [], [], []
     for k, label in enumerate(labels):
         ys, xs = np.nonzero(owner == k)
-        if len(xs):
+        if len(xs) and label >= 0:
             boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
             areas.append(len(xs))
             kept.append(label)
@@ -145,7 +161,8 @@ def compose_scene(
     background: Image.Image, sprites: Sequence[Image.Image],
     rng: np.random.Generator, *, num_objects: tuple[int, int] = (1, 6),
     object_size: tuple[float, float] = (0.16, 0.45), max_occlusion: float = 0.4,
-    tries: int = 20,
+    tries: int = 20, distractors: Sequence[Image.Image] = (),
+    num_distractors: tuple[int, int] = (0, 0),
 ) -> tuple[Image.Image, Tensor, Tensor, Tensor]:
     """Paste random objects (RGBA sprites) onto a background, and annotate them.
 
@@ -153,7 +170,8 @@ def compose_scene(
     fraction of the image side, drawn log-uniformly), maybe mirrored, and placed at a random
     position fully inside the image. Later objects may hide earlier ones, but a placement that
     leaves any object with less than ``1 - max_occlusion`` of its pixels visible is redrawn
-    (up to ``tries`` times, else that object is skipped).
+    (up to ``tries`` times, else that object is skipped). Distractors are pasted the same
+    way, in random order among the objects, but not annotated.
 
     Args:
         background: RGB image, H x W.
@@ -162,6 +180,7 @@ def compose_scene(
         num_objects: (min, max) objects per image, inclusive.
         object_size: (min, max) side of an object as a fraction of ``min(H, W)``.
         max_occlusion: the largest hidden fraction of any object's pixels.
+        distractors, num_distractors: RGBA images pasted unlabelled, (min, max) of them.
 
     Returns:
         ``(image, boxes, labels, areas)``: RGB image; boxes Tensor[G, 4] float32 xyxy pixels
@@ -169,14 +188,16 @@ def compose_scene(
         labels Tensor[G] int64 class indices into ``sprites``; areas Tensor[G] float32 visible pixels.
     """
     _check_scene(sprites, num_objects, object_size)
+    check_distractors(distractors, num_distractors)
     canvas = background.convert("RGBA")
     W, H = canvas.size
     owner = np.full((H, W), -1, dtype=np.int16)  # the object each pixel shows; -1: none
     full: list[int] = []  # each placed object's pixel count
-    labels: list[int] = []
-    for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
-        label = int(rng.integers(len(sprites)))
-        sprite = _random_sprite(sprites[label], object_size, min(H, W), rng)
+    labels: list[int] = []  # and its class; -1: a distractor
+    for labelled in paste_order(num_objects, num_distractors, rng):
+        pool = sprites if labelled else distractors
+        label = int(rng.integers(len(pool)))
+        sprite = _random_sprite(pool[label], object_size, min(H, W), rng)
         mask, s, k = np.asarray(sprite)[..., 3] >= 128, sprite.size[0], len(full)
         for _ in range(tries):
             x, y = int(rng.integers(W - s + 1)), int(rng.integers(H - s + 1))
@@ -187,7 +208,7 @@ def compose_scene(
                 owner = trial
                 canvas.alpha_composite(sprite, (x, y))
                 full.append(int(mask.sum()))
-                labels.append(label)
+                labels.append(label if labelled else -1)
                 break
     return (canvas.convert("RGB"), *_boxes(owner, labels))
 
@@ -242,7 +263,8 @@ def generate_emoji_detection(
     root = Path(root)
     if root.exists():
         return root
-    sprites = emoji(list(st.classes), download=download)
+    sprites = emoji(scene_emoji_codes(st.classes), download=download)
+    clutter = emoji(scene_emoji_codes(st.distractors), download=download)
     pools = background_pools(st.backgrounds, download)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
@@ -259,7 +281,7 @@ def generate_emoji_detection(
                 bg = random_background(split_pools, st.image_size, rng)
                 img, boxes, labels, areas = compose_scene(
                     bg, sprites, rng, num_objects=st.num_objects, object_size=st.object_size,
-                    max_occlusion=st.max_occlusion,
+                    max_occlusion=st.max_occlusion, distractors=clutter, num_distractors=st.num_distractors,
                 )
                 name = f"{split}/{i:06d}.jpg"
                 img.save(tmp / name, quality=95)

@@ -32,6 +32,7 @@ from .classic import (
     vgg,
 )
 from .detection.ssd import SSD
+from .detection.yolo import TinyYOLOv3, YOLOv1
 from .crnn import CRNN, ImageScale, PerPositionCNN, line_features
 from .fastnet import FastNet, fastnet
 from .lm import RNNLM, Recurrent, copy_torch_weights, generate
@@ -69,6 +70,8 @@ __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "CELLS", "make_cell", "Recurrent", "RNNLM", "generate", "copy_torch_weights",
     "ImageScale", "line_features", "CRNN", "PerPositionCNN",
     "SSD",
+    "YOLOv1",
+    "TinyYOLOv3",
     "mlp_generator", "mlp_discriminator", "toy_gan", "DCGANGenerator", "DCGANDiscriminator", "dcgan",
     "vgg_layer_names", "FeatureExtractor", "normalize_filters_", "TransformNet",
     "stage_names", "check_stages", "freeze", "unfreeze", "frozen_stages", "get_head", "replace_head",

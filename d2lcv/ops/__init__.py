@@ -34,6 +34,25 @@ from .iou import (
 )
 from .ctc import ctc_beam_decode, ctc_collapse, ctc_greedy_decode
 from .nms import batched_nms, nms, soft_nms
+from .kmeans_anchors import anchor_mean_iou, check_wh, kmeans_anchors, shape_iou
+from .yolo import (
+    cell_of,
+    check_yolo_targets,
+    first_per_slot,
+    postprocess_detections,
+    yolo_v1_boxes,
+    yolo_v1_decode,
+    yolo_v1_targets,
+)
+from .yolo_anchors import (
+    YoloTargets,
+    check_anchors,
+    yolo_decode,
+    yolo_encode,
+    yolo_priors,
+    yolo_v3_decode,
+    yolo_v3_targets,
+)
 
 __all__ = [
     # boxes
@@ -48,6 +67,11 @@ __all__ = [
     # anchors
     "generate_anchors", "match_anchors", "encode_offsets", "decode_offsets", "label_anchors",
     "hard_negative_mining",
+    # YOLO: grids, anchor assignment, decoding, k-means anchors
+    "check_yolo_targets", "cell_of", "first_per_slot", "yolo_v1_targets", "yolo_v1_boxes",
+    "yolo_v1_decode", "postprocess_detections", "YoloTargets", "check_anchors", "yolo_priors",
+    "yolo_encode", "yolo_decode", "yolo_v3_targets", "yolo_v3_decode",
+    "check_wh", "shape_iou", "anchor_mean_iou", "kmeans_anchors",
     # convolution
     "corr2d", "conv_output_size", "im2col", "col2im", "conv2d_im2col", "pool2d", "conv2d_params",
     "conv2d_macs", "receptive_field",
