@@ -122,6 +122,66 @@ def test_glue_key_check_can_fail():
     assert any(p.fullmatch("acc_x") for p in patterns) and not any(p.fullmatch("other") for p in patterns)
 
 
+# Code that a page shows with source.show is rendered in blocks that cut lines at the page edge.
+SHOWN_WIDTH = 88
+_SHOW = re.compile(r"source\.show\(([\w.]+)(?:, docstring=(True|False))?\)")
+_D2LCV_IMPORT = re.compile(r"(?m)^from (?:d2lcv[\w.]*|d2lcv_book) import [\w, ]+$")
+# book/yolo/ is being written right now: its pages may show objects the package does not have yet
+_BEING_WRITTEN = {"yolo"}
+
+
+def _shown(text: str) -> list[tuple[str, object, bool]]:
+    """Each ``source.show(expr[, docstring=...])`` in a page's text as ``(expr, object,
+    docstring)``, resolved with the page's ``from d2lcv... import ...`` lines (None: unresolved)."""
+    namespace: dict = {}
+    exec("import d2lcv", namespace)
+    for line in _D2LCV_IMPORT.findall(text):
+        try:
+            exec(line, namespace)
+        except ImportError:  # its names stay unresolved
+            pass
+    shown = []
+    for expr, docstring in _SHOW.findall(text):
+        try:
+            obj = eval(expr, namespace)
+        except (AttributeError, NameError):
+            obj = None
+        shown.append((expr, obj, docstring != "False"))
+    return shown
+
+
+def _long_shown_lines(obj, docstring: bool) -> list[str]:
+    from d2lcv_book import source
+
+    return [line for line in source.source(obj, docstring=docstring).splitlines() if len(line) > SHOWN_WIDTH]
+
+
+@pytest.mark.parametrize("path", _chapter_markdown(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_shown_source_fits_the_code_blocks(path):
+    text = path.read_text(encoding="utf-8")
+    shown = _shown(text)
+    assert len(shown) == text.count("source.show("), f"{path.name}: a source.show call the test cannot read"
+    unresolved = [expr for expr, obj, _ in shown if obj is None]
+    if path.parent.name not in _BEING_WRITTEN:
+        assert unresolved == [], f"{path.name}: source.show of names that do not resolve: {unresolved}"
+    long = {expr: _long_shown_lines(obj, docstring) for expr, obj, docstring in shown if obj is not None}
+    long = {expr: lines for expr, lines in long.items() if lines}
+    assert long == {}, f"{path.name}: shown lines over {SHOWN_WIDTH} columns (wrap them in the package): {long}"
+
+
+def _wide_example():
+    """A docstring line that runs past the right edge of the book's code blocks (88 columns wide)."""
+    return 1
+
+
+def test_shown_width_check_can_fail():
+    assert _long_shown_lines(_wide_example, docstring=True) == [f'    """{_wide_example.__doc__}"""']
+    assert _long_shown_lines(_wide_example, docstring=False) == []
+    page = "from d2lcv import ops\n\nsource.show(ops.corr2d, docstring=False)\nsource.show(ops.not_there)\n"
+    (expr, obj, docstring), missing = _shown(page)
+    assert (expr, docstring, missing[1]) == ("ops.corr2d", False, None) and obj.__name__ == "corr2d"
+
+
 def test_no_generated_notebooks_are_tracked():
     import subprocess
 

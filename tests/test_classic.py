@@ -45,6 +45,7 @@ CIFAR = {
     "vgg11": lambda: C.vgg(11, 10, width=0.125, batch_norm=True, hidden=64, pool_size=1),
     "nin": lambda: C.NiN(10, (16, 32, 48), small_input=True),
     "googlenet": lambda: C.GoogLeNet(10, width=0.125, small_input=True),
+    "inception_v3": lambda: C.InceptionV3(10, aux_logits=False, width=0.0625, small_input=True),
     "resnet18": lambda: C.resnet(18, 10, width=8, small_input=True),
     "resnet_plain_A": lambda: C.ResNet(C.ResidualBlock, (1, 1, 1), 10, 8, True, shortcut="A", residual=False),
     "resnext": lambda: C.resnext(50, 10, cardinality=4, group_width=2, width=8, small_input=True),
@@ -59,6 +60,21 @@ def test_cifar_configurations_give_logits(name):
     model = CIFAR[name]().eval()
     out = model(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+def test_inception_v3_width_scales_every_module_consistently():
+    model = C.InceptionV3(10, aux_logits=False, width=0.5, small_input=True).eval()
+    x = model.stem(torch.randn(1, 3, 32, 32))
+    assert x.shape[-1] == 16
+    for block in [*model.mixed_35, *model.mixed_17, *model.mixed_8]:  # declared channels are the real ones
+        x = block(x)
+        assert x.shape[1] == block.out_channels
+    assert x.shape[-1] == 3
+
+
+def test_inception_v3_small_input_has_no_auxiliary_head():
+    with pytest.raises(ValueError, match="aux_logits=False"):
+        C.InceptionV3(10, small_input=True)
 
 
 def test_lenet5_is_the_classic_size():

@@ -195,9 +195,37 @@ class TestTraining:
         same = recipes.train_ssd(model, _toy_batches(), epochs=2, lr=1e-3, progress=False, history=h)
         assert same is h and h["epoch"] == [1.0, 2.0, 3.0]
 
+    def test_staged_run_equals_a_continuous_one(self, tmp_path):
+        """4 epochs into one file, then the rest into a second file, equal one 6-epoch run."""
+        batches = _toy_batches(n=2)
+
+        def run(**kwargs):
+            torch.manual_seed(0)
+            model = ssd.SSD(num_classes=1, widths=(8, 16, 16, 16, 16))
+            h = recipes.train_ssd(model, batches, epochs=6, lr=1e-2, device="cpu", progress=False, **kwargs)
+            return model, h
+
+        whole, h_whole = run()
+        part1, final = tmp_path / "part1.pt", tmp_path / "sub" / "final.pt"
+        _, h1 = run(checkpoint=part1, stop_after=4)
+        assert h1["epoch"] == [1, 2, 3, 4]
+        saved = part1.read_bytes()
+        staged, h2 = run(checkpoint=final, resume_from=part1)
+        assert h2["epoch"] == [1, 2, 3, 4, 5, 6] and part1.read_bytes() == saved  # stage 1 untouched
+        assert h2["train_loss"] == pytest.approx(h_whole["train_loss"], rel=1e-4)
+        assert h2["lr"] == pytest.approx(h_whole["lr"])
+        for a, b in zip(whole.state_dict().values(), staged.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        _, h_again = run(checkpoint=final, resume_from=part1)  # finished: nothing trained
+        assert h_again["train_loss"] == h2["train_loss"] and h_again["time"] == h2["time"]
+
     def test_bad_epochs(self):
         with pytest.raises(ValueError, match="epochs must be >= 1"):
             recipes.train_ssd(ssd.SSD(1), [], epochs=0)
+        with pytest.raises(ValueError, match="stop_after must be in 1..epochs=2"):
+            recipes.train_ssd(ssd.SSD(1), [], epochs=2, stop_after=3)
+        with pytest.raises(ValueError, match="resume_from needs a checkpoint"):
+            recipes.train_ssd(ssd.SSD(1), [], epochs=2, resume_from="x.pt")
 
     def test_transforms(self):
         from d2lcv.transforms import apply_detection_transform

@@ -30,7 +30,7 @@ from d2lcv.ops import (
     yolo_v3_decode,
     yolo_v3_targets,
 )
-from d2lcv.recipes import train_yolo
+from d2lcv.recipes import train_yolo, yolo_checkpoint
 
 ANCHORS = torch.tensor([[[0.1, 0.1], [0.2, 0.1]], [[0.5, 0.5], [0.3, 0.6]]])  # 2 scales x 2
 
@@ -385,3 +385,42 @@ class TestModels:
         losses = history["train_loss"]
         assert len(losses) == 5 and losses[-1] < losses[0]
         assert {"train_box", "train_obj", "train_cls"} <= set(history.keys())
+
+    def test_resumes_a_schedule_across_calls_and_stages(self, tmp_path, monkeypatch):
+        """Two calls (4 epochs, then the rest into a second file) equal one 6-epoch run."""
+        images = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        targets = [{"boxes": torch.tensor([[8.0, 8, 40, 40]]), "labels": torch.tensor([k % 2])} for k in range(4)]
+        loader = [(images, targets)] * 2
+
+        def run(**kwargs):
+            torch.manual_seed(0)
+            model = TinyYOLOv3(2, ANCHORS[[0, 0, 1]], widths=(8, 8, 8, 8, 8), neck=8)
+            return model, train_yolo(model, loader, epochs=6, lr=1e-2, device="cpu", progress=False, **kwargs)
+
+        whole, h_whole = run()
+        part1 = tmp_path / "part1.pt"
+        _, h1 = run(checkpoint=part1, stop_after=4)
+        assert len(h1["train_loss"]) == 4
+        final = tmp_path / "final.pt"
+        staged, h2 = run(checkpoint=final, resume_from=part1)
+        assert h2["epoch"] == [1, 2, 3, 4, 5, 6]
+        assert h2["train_loss"] == pytest.approx(h_whole["train_loss"], rel=1e-4)
+        for a, b in zip(whole.state_dict().values(), staged.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        _, h1_again = run(checkpoint=part1, stop_after=4)  # cached: no training, same history
+        assert h1_again["train_loss"] == h1["train_loss"]
+        monkeypatch.setenv("D2LCV_DATA", str(tmp_path))
+        path = yolo_checkpoint("tiny", {"epochs": 6, "lr": 0.01})
+        assert path.parent == tmp_path / "yolo" and path.name.startswith("tiny-")
+        assert path != yolo_checkpoint("tiny", {"epochs": 7, "lr": 0.01})
+
+    def test_bad_training_arguments(self):
+        model = TinyYOLOv3(2, ANCHORS[[0, 0, 1]], widths=(8, 8, 8, 8, 8), neck=8)
+        with pytest.raises(ValueError, match="stop_after"):
+            train_yolo(model, [], epochs=2, stop_after=3)
+        with pytest.raises(ValueError, match="resume_from needs a checkpoint"):
+            train_yolo(model, [], epochs=2, resume_from="x.pt")
+        with pytest.raises(ValueError, match="YOLOv1 or a TinyYOLOv3"):
+            train_yolo(torch.nn.Linear(2, 2), [], epochs=2)
+        with pytest.raises(ValueError, match="name"):
+            yolo_checkpoint("a/b", {})

@@ -68,7 +68,8 @@ class TBPTTStep(Step):
         carry = self.carry or not ctx.training
         self.state = detach_state(state) if carry else None  # no gradient flows back
         if logits.shape[:-1] != y.shape:
-            raise ValueError(f"logits must be [*y.shape, V] = [{', '.join(map(str, y.shape))}, V], "
+            y_shape = ", ".join(map(str, y.shape))
+            raise ValueError(f"logits must be [*y.shape, V] = [{y_shape}, V], "
                              f"got {tuple(logits.shape)}")
         loss = self.loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         n = y.numel()

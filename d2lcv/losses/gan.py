@@ -84,8 +84,8 @@ def gradient_penalty(
         Tensor[]: the penalty (0 for an empty batch).
     """
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
-                         f"and {tuple(fake.shape)}")
+        raise ValueError(f"real and fake must have the same shape, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
     if len(real) == 0:
         return real.new_zeros(())
     shape = (len(real),) + (1,) * (real.dim() - 1)  # one eps per sample

@@ -3,11 +3,17 @@ their weighted sum, the perceptual loss."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CONTENT_LAYER", "STYLE_LAYERS", "gram_matrix", "content_loss", "style_loss", "tv_loss", "perceptual_loss"]
+__all__ = [
+    "CONTENT_LAYER", "STYLE_LAYERS", "gram_matrix", "content_loss", "style_loss", "tv_loss",
+    "perceptual_loss", "orientation_energy", "colour_histogram",
+]
 
 CONTENT_LAYER = "relu4_2"
 """Gatys et al.'s content layer."""
@@ -163,3 +169,58 @@ def perceptual_loss(
     }
     total = parts["content"] + parts["style"] + parts["tv"]
     return total, {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
+
+
+def orientation_energy(x: Tensor, scales: Sequence[int] = (1, 2, 4), bins: int = 8) -> Tensor:
+    """A hand-made texture descriptor, independent of any network: how much luminance
+    edge an image has per orientation and scale.
+
+    At each scale ``s`` the luminance is average-pooled by ``s``; every pixel's gradient
+    (forward differences) adds its magnitude to the bin of its orientation in [0, π).
+
+    Args:
+        x (Tensor[B, 3, H, W]): images in [0, 1], H, W > max(scales).
+        scales: pooling factors.
+        bins: orientation bins.
+
+    Returns:
+        Tensor[B, len(scales) * bins]: edge magnitude per orientation bin, a mean over
+        positions, scale by scale.
+    """
+    if x.ndim != 4 or x.shape[1] != 3 or min(x.shape[-2:]) <= max(scales, default=0):
+        raise ValueError(
+            f"x must be RGB images [B, 3, H, W] with H, W > max(scales) = "
+            f"{max(scales, default=0)}, got shape {tuple(x.shape)}"
+        )
+    if not scales or min(scales) < 1 or bins < 1:
+        raise ValueError(f"need scales >= 1 and bins >= 1, got {list(scales)} and {bins}")
+    luma = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    out = []
+    for s in scales:
+        y = F.avg_pool2d(luma, s)[:, 0]  # [B, h, w]
+        dx, dy = y[:, :-1, 1:] - y[:, :-1, :-1], y[:, 1:, :-1] - y[:, :-1, :-1]
+        angle = torch.atan2(dy, dx) % math.pi  # [B, h-1, w-1], in [0, π)
+        b = (angle * bins / math.pi).long().clamp(max=bins - 1)
+        magnitude = (dx.pow(2) + dy.pow(2)).sqrt()
+        out.append((F.one_hot(b, bins) * magnitude[..., None]).mean(dim=(1, 2)))
+    return torch.cat(out, dim=1)
+
+
+def colour_histogram(x: Tensor, bins: int = 8) -> Tensor:
+    """The joint RGB histogram of each image, ``bins`` levels per channel.
+
+    Args:
+        x (Tensor[B, 3, H, W]): images in [0, 1].
+
+    Returns:
+        Tensor[B, bins ** 3]: fractions of pixels, each row summing to 1.
+    """
+    if x.ndim != 4 or x.shape[1] != 3 or bins < 1:
+        raise ValueError(
+            f"x must be RGB images [B, 3, H, W] and bins >= 1, got shape "
+            f"{tuple(x.shape)} and bins={bins}"
+        )
+    q = (x.clamp(0, 1) * bins).long().clamp(max=bins - 1)  # [B, 3, H, W]
+    index = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]  # [B, H, W]
+    hist = F.one_hot(index.flatten(1), bins**3).sum(1)  # [B, bins**3]
+    return hist.float() / index[0].numel()

@@ -54,7 +54,8 @@ def _check_mixture(samples: Tensor, centers: Tensor, std: float, threshold: floa
 
 
 def mode_coverage(
-    samples: Tensor, centers: Tensor, std: float, *, threshold: float = 3.0, min_count: int = 1
+    samples: Tensor, centers: Tensor, std: float, *, threshold: float = 3.0,
+    min_count: int = 1,
 ) -> ModeCoverage:
     """Modes covered and the high-quality fraction of ``samples`` of a Gaussian mixture.
 
@@ -76,7 +77,8 @@ def mode_coverage(
     dist = torch.cdist(samples.double(), centers.double())  # [N, K]
     nearest, which = dist.min(dim=1)
     good = nearest <= threshold * std
-    counts = torch.bincount(which[good], minlength=len(centers))  # high-quality samples per mode
+    # high-quality samples per mode
+    counts = torch.bincount(which[good], minlength=len(centers))
     covered = int((counts >= min_count).sum())
     return ModeCoverage(covered, good.double().mean().item(), counts)
 

@@ -51,6 +51,7 @@ from .finetune import (
     unfreeze,
 )
 from .style import FeatureExtractor, TransformNet, normalize_filters_, vgg_layer_names
+from .random_features import RandomPyramidFeatures, blur_downsample
 from .weights import (
     PretrainedWeightsWarning,
     WeightsUnavailableError,
@@ -74,6 +75,7 @@ __all__ = [
     "TinyYOLOv3",
     "mlp_generator", "mlp_discriminator", "toy_gan", "DCGANGenerator", "DCGANDiscriminator", "dcgan",
     "vgg_layer_names", "FeatureExtractor", "normalize_filters_", "TransformNet",
+    "RandomPyramidFeatures", "blur_downsample",
     "stage_names", "check_stages", "freeze", "unfreeze", "frozen_stages", "get_head", "replace_head",
     "map_class_rows", "init_head_from_source",
     "load_pretrained", "pretrained_transforms", "resolve_weights", "weights_path",

@@ -64,16 +64,17 @@ class DCGANGenerator(nn.Module):
         num_classes: > 0 makes it conditional: ``forward(z, y)`` with labels Tensor[B].
     """
 
-    def __init__(self, latent_dim: int = 64, width: int = 32, channels: int = 3, size: int = 32,
-                 num_classes: int = 0) -> None:
+    def __init__(self, latent_dim: int = 64, width: int = 32, channels: int = 3,
+                 size: int = 32, num_classes: int = 0) -> None:
         super().__init__()
         levels = _levels(size)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         c = width * 2 ** (levels - 1)
         c_in = latent_dim * (2 if num_classes else 1)  # noise (and the class embedding)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c, 4, 1, 0, bias=False),  # 1 -> 4
-                                   nn.BatchNorm2d(c), nn.ReLU()]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(c_in, c, 4, 1, 0, bias=False),  # 1 -> 4
+            nn.BatchNorm2d(c), nn.ReLU()]
         for _ in range(levels - 1):  # double the size, halve the channels
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(c // 2), nn.ReLU()]

@@ -30,8 +30,9 @@ class LayerCount(NamedTuple):
 
 
 def layer_macs(module: nn.Module, out: Tensor) -> int:
-    """Multiply-adds of one call of a leaf ``module`` that produced ``out`` (bias adds not
-    counted): conv ``out.numel() * C_in / groups * k_h * k_w``, linear ``out.numel() * in``."""
+    """Multiply-adds of one call of a leaf ``module`` that produced ``out`` (bias adds
+    not counted): conv ``out.numel() * C_in / groups * k_h * k_w``, linear
+    ``out.numel() * in``."""
     if isinstance(module, nn.Conv2d):
         k_h, k_w = module.kernel_size
         return out.numel() * module.in_channels // module.groups * k_h * k_w

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,11 +58,32 @@ def ssd_step() -> LossStep:
     return LossStep(_ssd_loss, move=_move_images)
 
 
+def _check_stages(
+    epochs: int, stop_after: int | None, checkpoint: str | Path | None, resume_from: str | Path | None
+) -> None:
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if stop_after is not None and not 1 <= stop_after <= epochs:
+        raise ValueError(f"stop_after must be in 1..epochs={epochs}, got {stop_after}")
+    if resume_from is not None and checkpoint is None:
+        raise ValueError("resume_from needs a checkpoint to continue into; got checkpoint=None")
+
+
+def _start_from(checkpoint: str | Path, resume_from: str | Path | None) -> None:
+    """Create the checkpoint's folder; copy ``resume_from`` (an earlier stage) to
+    ``checkpoint`` if only the earlier stage exists, leaving it as it was."""
+    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None and not Path(checkpoint).exists() and Path(resume_from).exists():
+        shutil.copyfile(resume_from, checkpoint)
+
+
 def train_ssd(
     model: SSD, loader: Iterable, *, epochs: int, lr: float = 3e-3,
     weight_decay: float = 5e-4, device: torch.device | str | None = None,
     progress: bool = True, history: History | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    checkpoint: str | Path | None = None, stop_after: int | None = None,
+    resume_from: str | Path | None = None,
 ) -> History:
     """Train an SSD with AdamW and a one-cycle learning rate over ``epochs`` epochs.
 
@@ -68,26 +91,40 @@ def train_ssd(
         model: the SSD.
         loader: batches ``(images Tensor[B, 3, H, W] float, targets list of dict(boxes, labels))``,
             e.g. a ``DataLoader`` with :func:`~d2lcv.data.detection_collate`.
-        epochs: passes over ``loader``.
+        epochs: passes over ``loader`` (the length of the one-cycle schedule).
         lr: the peak learning rate; weight_decay: AdamW's.
         device: where to train (default :func:`d2lcv.config.try_device`; full precision, as
             the book's numbers were made).
         progress: show progress bars.
         history, optimizer: pass the ones of an earlier call to continue a run (the schedule
-            restarts; the epochs are numbered on).
+            restarts; the epochs are numbered on). Without ``checkpoint`` only.
+        checkpoint: a file (e.g. :func:`~d2lcv.recipes.yolo_checkpoint`): the model,
+            optimizer, schedule and history are saved there after every epoch, and a call
+            that finds the file continues from it (``history`` is then ignored): one
+            schedule can be trained across several calls, or several notebooks, and a
+            staged run equals a continuous one (as :func:`~d2lcv.recipes.train_yolo`).
+        stop_after: end this call after that many epochs of the schedule (default: all).
+        resume_from: an earlier stage's checkpoint (e.g. saved with ``stop_after``) to
+            start from when ``checkpoint`` does not exist yet; it is copied, not changed.
 
     Returns:
-        The :class:`~d2lcv.engine.History` (``history`` itself when given): per epoch
-        ``train_loss``, ``train_cls_loss``, ``train_box_loss``, ``lr`` and ``time`` (seconds).
+        The :class:`~d2lcv.engine.History` (``history`` itself when given without
+        ``checkpoint``): per epoch ``train_loss``, ``train_cls_loss``, ``train_box_loss``,
+        ``lr`` and ``time`` (seconds; with a checkpoint, of every stage so far).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    _check_stages(epochs, stop_after, checkpoint, resume_from)
     device = try_device() if device is None else torch.device(device)
     model.to(device)
     opt = optimizer or AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * len(loader)  # type: ignore[arg-type]
     sched = OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     history = history if history is not None else History()
-    return fit(model, _Batches(loader), epochs=history.epochs_done + epochs,
-               step=ssd_step(), optimizer=opt, scheduler=sched, scheduler_interval="batch",
-               device=device, amp=False, progress=progress, history=history)
+    end = stop_after or epochs
+    if checkpoint is not None:  # the epochs done are in the file
+        _start_from(checkpoint, resume_from)
+    else:
+        end += history.epochs_done
+    return fit(model, _Batches(loader), epochs=end, step=ssd_step(), optimizer=opt,
+               scheduler=sched, scheduler_interval="batch", device=device, amp=False,
+               progress=progress, history=history,
+               checkpoint=checkpoint, resume=checkpoint is not None)

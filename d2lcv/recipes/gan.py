@@ -74,8 +74,9 @@ def train_gan(
         return value
 
     snaps = Snapshots(every, take) if snapshot is not None else None
-    history = fit(model, loader, epochs=epochs, step=step, optimizer=_adam(lr, d_lr, betas),
-                  device=device, progress=progress, callbacks=[log] + ([snaps] if snaps else []))
+    history = fit(model, loader, epochs=epochs, step=step,
+                  optimizer=_adam(lr, d_lr, betas), device=device, progress=progress,
+                  callbacks=[log] + ([snaps] if snaps else []))
     return GANRun(model, history, log.as_dict(), snaps.snapshots if snaps else [])
 
 

@@ -36,9 +36,10 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def fuse_acblock(block: ACBlock) -> nn.Conv2d:
-    """One 3x3 convolution (with bias) equal to ``block`` in eval mode: fold each BN into its
-    branch, pad the 1x3 kernel to the middle row and the 3x1 kernel to the middle column of
-    a 3x3 kernel, add the three kernels and the three biases (convolution is linear)."""
+    """One 3x3 convolution (with bias) equal to ``block`` in eval mode: fold each BN
+    into its branch, pad the 1x3 kernel to the middle row and the 3x1 kernel to the
+    middle column of a 3x3 kernel, add the three kernels and the three biases
+    (convolution is linear)."""
     w_sq, b_sq = fold_bn(*block.square)
     w_h, b_h = fold_bn(*block.hor)
     w_v, b_v = fold_bn(*block.ver)
@@ -68,8 +69,9 @@ def to_acnet(model: nn.Module) -> nn.Module:
         kids = list(seq)
         for i in range(len(kids) - 1):
             conv, bn = kids[i], kids[i + 1]
-            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and conv.kernel_size == (3, 3)
-                    and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding == (1, 1)):
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and conv.kernel_size == (3, 3) and conv.groups == 1
+                    and conv.dilation == (1, 1) and conv.padding == (1, 1)):
                 seq[i] = ACBlock(conv.in_channels, conv.out_channels, conv.stride[0])
                 seq[i + 1] = nn.Identity()
     return model

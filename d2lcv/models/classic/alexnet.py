@@ -40,13 +40,17 @@ class AlexNet(nn.Module):
             network; it shifts the layer indices of ``features``).
     """
 
-    def __init__(self, num_classes: int = 1000, channels: Sequence[int] = ALEXNET_TORCHVISION,
-                 hidden: int = 4096, dropout: float = 0.5, lrn: bool = False, groups: int = 1,
-                 small_input: bool = False, conv1_padding: int = 2, batch_norm: bool = False) -> None:
+    def __init__(self, num_classes: int = 1000,
+                 channels: Sequence[int] = ALEXNET_TORCHVISION,
+                 hidden: int = 4096, dropout: float = 0.5, lrn: bool = False,
+                 groups: int = 1, small_input: bool = False, conv1_padding: int = 2,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = channels
-        norm = (lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)) if lrn else nn.Identity
-        pool = (lambda: nn.MaxPool2d(2)) if small_input else (lambda: nn.MaxPool2d(3, stride=2))
+        norm = ((lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+                if lrn else nn.Identity)
+        pool = ((lambda: nn.MaxPool2d(2)) if small_input
+                else (lambda: nn.MaxPool2d(3, stride=2)))
         act = (lambda c: [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]) if batch_norm else \
             (lambda c: [nn.ReLU(inplace=True)])
         conv1 = nn.Conv2d(3, c1, 3, padding=1) if small_input else \

@@ -40,8 +40,10 @@ def vote(dist: Tensor, y: Tensor, k: int) -> Tensor:
         raise ValueError(f"k must be in [1, {dist.shape[1]}], got {k}")
     idx = dist.topk(k, dim=1, largest=False).indices  # [M, k], nearest first
     labels = y[idx]
-    votes = torch.zeros(len(dist), int(y.max()) + 1).scatter_add_(1, labels, torch.ones(labels.shape))
-    votes.scatter_add_(1, labels[:, :1], torch.full((len(dist), 1), 0.5))  # tie-break: the nearest
+    votes = torch.zeros(len(dist), int(y.max()) + 1)
+    votes.scatter_add_(1, labels, torch.ones(labels.shape))
+    # tie-break: half a vote more for the nearest
+    votes.scatter_add_(1, labels[:, :1], torch.full((len(dist), 1), 0.5))
     return votes.argmax(1)
 
 

@@ -27,10 +27,11 @@ class DenseLayer(nn.Sequential):
 class DenseBlock(nn.Module):
     """``n`` dense layers: [B, C, H, W] -> [B, C + n * growth_rate, H, W]."""
 
-    def __init__(self, n: int, c_in: int, growth_rate: int, bn_size: int | None = 4) -> None:
+    def __init__(self, n: int, c_in: int, growth_rate: int,
+                 bn_size: int | None = 4) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(DenseLayer(c_in + i * growth_rate, growth_rate, bn_size)
-                                    for i in range(n))
+        self.layers = nn.ModuleList(
+            DenseLayer(c_in + i * growth_rate, growth_rate, bn_size) for i in range(n))
 
     def forward(self, x: Tensor) -> Tensor:
         features = [x]

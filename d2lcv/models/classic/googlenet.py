@@ -39,15 +39,20 @@ class Inception(nn.Module):
     ``k5`` is the kernel of the "5x5" branch: 5 in the paper, 3 in torchvision.
     """
 
-    def __init__(self, c_in: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: int, k5: int = 5) -> None:
+    def __init__(self, c_in: int, c1: int, c3r: int, c3: int, c5r: int, c5: int,
+                 pool: int, k5: int = 5) -> None:
         super().__init__()
         self.branch1 = ConvBNReLU(c_in, c1, 1)
-        self.branch2 = nn.Sequential(ConvBNReLU(c_in, c3r, 1), ConvBNReLU(c3r, c3, 3, padding=1))
-        self.branch3 = nn.Sequential(ConvBNReLU(c_in, c5r, 1), ConvBNReLU(c5r, c5, k5, padding=k5 // 2))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), ConvBNReLU(c_in, pool, 1))
+        self.branch2 = nn.Sequential(ConvBNReLU(c_in, c3r, 1),
+                                     ConvBNReLU(c3r, c3, 3, padding=1))
+        self.branch3 = nn.Sequential(ConvBNReLU(c_in, c5r, 1),
+                                     ConvBNReLU(c5r, c5, k5, padding=k5 // 2))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True),
+                                     ConvBNReLU(c_in, pool, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+        branches = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]
+        return torch.cat(branches, 1)
 
 
 class InceptionAux(nn.Sequential):

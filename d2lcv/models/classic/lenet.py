@@ -25,8 +25,8 @@ class LeNet5(nn.Sequential):
             for 10 classes and 1x28x28 inputs).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 modern: bool = False, width: int = 1) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 1,
+                 image_size: int = 28, modern: bool = False, width: int = 1) -> None:
         if image_size not in (28, 32):
             raise ValueError(f"image_size must be 28 or 32, got {image_size}")
         if min(num_classes, in_channels, width) < 1:
@@ -35,9 +35,12 @@ class LeNet5(nn.Sequential):
         act, pool = (nn.ReLU, nn.MaxPool2d) if modern else (nn.Sigmoid, nn.AvgPool2d)
         c1, c2, h1, h2 = 6 * width, 16 * width, 120 * width, 84 * width
         super().__init__(
-            nn.Conv2d(in_channels, c1, 5, padding=(32 - image_size) // 2), act(), pool(2),
+            nn.Conv2d(in_channels, c1, 5, padding=(32 - image_size) // 2),
+            act(), pool(2),
             nn.Conv2d(c1, c2, 5), act(), pool(2), nn.Flatten(),
-            nn.Linear(c2 * 5 * 5, h1), act(), nn.Linear(h1, h2), act(), nn.Linear(h2, num_classes),
+            nn.Linear(c2 * 5 * 5, h1), act(),
+            nn.Linear(h1, h2), act(),
+            nn.Linear(h2, num_classes),
         )
 
 

@@ -9,13 +9,15 @@ from torch import Tensor, nn
 __all__ = ["NiN", "nin_block"]
 
 
-def nin_block(c_in: int, c_out: int, kernel_size: int, stride: int = 1, padding: int = 0,
-              last_relu: bool = True, batch_norm: bool = False) -> nn.Sequential:
-    """An mlpconv block: a k x k convolution, then two 1x1 convolutions (a per-pixel MLP),
-    each followed by a ReLU (and, with ``batch_norm``, a BatchNorm before it)."""
+def nin_block(c_in: int, c_out: int, kernel_size: int, stride: int = 1,
+              padding: int = 0, last_relu: bool = True,
+              batch_norm: bool = False) -> nn.Sequential:
+    """An mlpconv block: a k x k convolution, then two 1x1 convolutions (a per-pixel
+    MLP), each followed by a ReLU (and, with ``batch_norm``, a BatchNorm before it)."""
     norm = (lambda: [nn.BatchNorm2d(c_out)]) if batch_norm else list
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size, stride, padding), *norm(), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, kernel_size, stride, padding),
+        *norm(), nn.ReLU(inplace=True),
         nn.Conv2d(c_out, c_out, 1), *norm(), nn.ReLU(inplace=True),
         nn.Conv2d(c_out, c_out, 1), *([nn.ReLU(inplace=True)] if last_relu else []),
     )

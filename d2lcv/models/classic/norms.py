@@ -29,7 +29,8 @@ def normalize(x: Tensor, kind: str, groups: int = 2, eps: float = 1e-5) -> Tenso
         if c % groups:
             raise ValueError(f"groups={groups} must divide the {c} channels")
         x = x.reshape(n, groups, c // groups * h * w)
-    dims = {"batch": (0, 2, 3), "layer": (1, 2, 3), "instance": (2, 3), "group": (2,)}[kind]
+    axes = {"batch": (0, 2, 3), "layer": (1, 2, 3), "instance": (2, 3), "group": (2,)}
+    dims = axes[kind]
     mean = x.mean(dims, keepdim=True)
     var = x.var(dims, keepdim=True, unbiased=False)
     return ((x - mean) / (var + eps).sqrt()).reshape(n, c, h, w)

@@ -37,14 +37,16 @@ class ResidualBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, c_in: int, planes: int, stride: int = 1, shortcut: str = "B", residual: bool = True,
-                 norm: Norm = nn.BatchNorm2d, groups: int = 1, base_width: int = 64) -> None:
+    def __init__(self, c_in: int, planes: int, stride: int = 1, shortcut: str = "B",
+                 residual: bool = True, norm: Norm = nn.BatchNorm2d, groups: int = 1,
+                 base_width: int = 64) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, planes, 3, stride, 1, bias=False)
         self.bn1 = norm(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = norm(planes)
-        self.shortcut = _shortcut(c_in, planes, stride, shortcut, norm) if residual else None
+        self.shortcut = (_shortcut(c_in, planes, stride, shortcut, norm)
+                         if residual else None)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

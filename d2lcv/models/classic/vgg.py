@@ -19,7 +19,8 @@ _DEPTHS = {11: "A", 13: "B", 16: "D", 19: "E"}
 
 def vgg_stages(config: list[int | str], width: float = 1.0, batch_norm: bool = False,
                in_channels: int = 3) -> nn.Sequential:
-    """The convolutional part of a VGG: [B, 3, H, W] -> [B, C, H / 2^pools, W / 2^pools]."""
+    """The convolutional part of a VGG: [B, 3, H, W] -> [B, C, H / 2^p, W / 2^p], where
+    p is the number of pools ("M") in ``config``."""
     layers: list[nn.Module] = []
     c_in = in_channels
     for v in config:
@@ -28,7 +29,9 @@ def vgg_stages(config: list[int | str], width: float = 1.0, batch_norm: bool = F
             continue
         c_out = max(1, round(v * width))
         layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-        layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)] if batch_norm else [nn.ReLU(inplace=True)]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU(inplace=True))
         c_in = c_out
     return nn.Sequential(*layers)
 
