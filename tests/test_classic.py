@@ -147,6 +147,15 @@ def test_acnet_conversion_and_fusion_of_a_vgg():
     assert n_params(fused) < n_params(ac)
 
 
+def test_fuse_acnet_keeps_the_memory_format():
+    vgg = C.vgg(11, 10, width=0.125, batch_norm=True, hidden=32, pool_size=1)
+    plain = C.fuse_acnet(C.to_acnet(vgg))
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, nn.Conv2d))
+    last = C.fuse_acnet(C.to_acnet(vgg).to(memory_format=torch.channels_last))
+    convs = [m for m in last.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+
+
 def test_fold_bn_matches_conv_then_bn():
     conv, bn = nn.Conv2d(3, 4, 3, bias=True), nn.BatchNorm2d(4)
     _randomize_bn(bn)

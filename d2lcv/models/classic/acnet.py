@@ -78,7 +78,11 @@ def to_acnet(model: nn.Module) -> nn.Module:
 
 
 def fuse_acnet(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (in eval mode) with every :class:`ACBlock` fused into one 3x3 conv."""
+    """A copy of ``model`` (in eval mode) with every :class:`ACBlock` fused into one 3x3
+    conv, channels-last if ``model``'s convolution weights were (as the new
+    convolutions would otherwise be slower on such inputs)."""
+    channels_last = any(p.dim() == 4 and not p.is_contiguous()
+                        and p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters())
     model = copy.deepcopy(model).eval()
     _replace(model, lambda m: fuse_acblock(m) if isinstance(m, ACBlock) else None)
-    return model
+    return model.to(memory_format=torch.channels_last) if channels_last else model
