@@ -96,6 +96,8 @@ _PROSE_CONSTANTS = {
     "detection/ssd.md": {"0.01"},  # the score threshold for mAP
     "finetune/finetune.md": {"0.85", "0.94", "1.28"},  # d2l's hot dog results; ImageNet's size
     "finetune/reuse.md": {"0.25"},  # chance for four classes
+    "yolo/freebies.md": {"80.25", "80.81", "81.23", "81.69", "82.14", "83.68", "64.26",
+                         "0.56", "0.42", "0.46", "0.45", "1.54"},  # Zhang et al.'s table
     "style/fast.md": {"0.015", "0.05", "0.21", "15.86", "214.44", "54.85"},  # Johnson et al.'s table
 }
 _RESULT_LIKE = re.compile(r"(?<![\w.])\d+\.\d{2,}(?![\w.])")

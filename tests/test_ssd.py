@@ -220,7 +220,7 @@ class TestTraining:
         assert h_again["train_loss"] == h2["train_loss"] and h_again["time"] == h2["time"]
 
     def test_bad_epochs(self):
-        with pytest.raises(ValueError, match="epochs must be >= 1"):
+        with pytest.raises(ValueError, match="epochs must be an int >= 1"):
             recipes.train_ssd(ssd.SSD(1), [], epochs=0)
         with pytest.raises(ValueError, match="stop_after must be in 1..epochs=2"):
             recipes.train_ssd(ssd.SSD(1), [], epochs=2, stop_after=3)

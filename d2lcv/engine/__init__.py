@@ -28,6 +28,7 @@ from .loop import fit
 from .optim import param_groups
 from .pixels import ClosureStep, Pixels
 from .sequence import CTCStep, TBPTTStep, clip_grad_norm, detach_state
+from .staged import SCHEDULES, LazyBatches, fit_staged, make_schedule, move_images, run_checkpoint
 from .steps import LossStep, Step, StepOutput, SupervisedStep
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "is_distributed", "is_main_process", "unwrap", "resolve_device", "all_reduce_sum", "make_loader",
     "param_groups", "num_correct",
+    "fit_staged", "make_schedule", "SCHEDULES", "run_checkpoint", "LazyBatches", "move_images",
 ]

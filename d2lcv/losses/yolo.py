@@ -128,10 +128,12 @@ def yolo_v3_loss(
     (:func:`~d2lcv.ops.yolo_v3_targets`) and 0 elsewhere, except that a prior whose
     predicted box already overlaps some object by more than ``ignore_iou`` is not pushed
     to 0 (v3's ignore rule). Classes: independent binary cross-entropies on the
-    positives (targets ``1 - eps/2`` and ``eps/2`` with ``label_smoothing = eps``).
+    positives, with ``label_smoothing = eps`` targets ``1 - eps`` for the object's class
+    and ``eps / (C - 1)`` for the others (Zhang et al., 2019).
     Boxes: GIoU loss (:func:`~d2lcv.ops.giou_loss`) of the decoded box on the positives
     (v3 itself used squared errors on t; GIoU needs no size weighting). Each a sum,
-    divided by B.
+    divided by B; with ``targets.weights`` (mixup), every positive's three terms are
+    multiplied by its object's weight.
 
     Args:
         pred (Tensor[B, P, 5 + C]): raw outputs; priors (Tensor[P, 5]):
@@ -150,12 +152,17 @@ def yolo_v3_loss(
         pred[..., 4], pos.to(pred.dtype), reduction="none"
     )
     onehot = F.one_hot(targets.labels[pos], C).to(pred.dtype)
-    onehot = onehot * (1 - label_smoothing) + label_smoothing / 2
-    cls = F.binary_cross_entropy_with_logits(pred[pos][:, 5:], onehot, reduction="sum")
-    box = giou_loss(boxes[pos], targets.boxes[pos].to(boxes), reduction="sum")
+    eps = label_smoothing
+    onehot = onehot * (1 - eps) + (1 - onehot) * eps / max(C - 1, 1)
+    cls = F.binary_cross_entropy_with_logits(pred[pos][:, 5:], onehot, reduction="none")
+    box = giou_loss(boxes[pos], targets.boxes[pos].to(boxes))
+    if targets.weights is not None:  # each object's weight (mixup's shares)
+        w = targets.weights.to(pred.dtype)
+        obj = torch.where(pos, obj * w, obj)
+        cls, box = cls * w[pos][:, None], box * w[pos]
     parts = {
-        "box": box_weight * box / B,
+        "box": box_weight * box.sum() / B,
         "obj": obj_weight * obj[counted].sum() / B,
-        "cls": cls_weight * cls / B,
+        "cls": cls_weight * cls.sum() / B,
     }
     return sum(parts.values()), parts  # type: ignore[return-value]

@@ -134,6 +134,8 @@ class YoloTargets(NamedTuple):
         assigned (Tensor[B, G] bool): the ground-truth boxes that got a prior.
         gt_boxes (Tensor[B, G, 4]), gt_valid (Tensor[B, G] bool): all ground truth (for
             the loss's ignore rule).
+        weights (Tensor[B, P] float or None): the loss weight of each prior's object
+            (0 where none), from ``gt_weights`` (e.g. mixup's shares); None: all 1.
     """
 
     labels: Tensor
@@ -141,6 +143,7 @@ class YoloTargets(NamedTuple):
     assigned: Tensor
     gt_boxes: Tensor
     gt_valid: Tensor
+    weights: Tensor | None = None
 
 
 def yolo_v3_targets(
@@ -149,6 +152,7 @@ def yolo_v3_targets(
     anchors: Tensor,
     grid_sizes: Sequence[int],
     num_classes: int,
+    gt_weights: Tensor | None = None,
 ) -> YoloTargets:
     """YOLO v3's assignment: each box goes to ONE prior, that of its best anchor.
 
@@ -162,11 +166,17 @@ def yolo_v3_targets(
         gt_labels (Tensor[B, G]): ``0..C-1``, -1 for padding.
         anchors (Tensor[L, A, 2]): normalised widths and heights per scale.
         grid_sizes: ``S_l`` per scale; num_classes: C.
+        gt_weights (Tensor[B, G] float, optional): each box's weight in the loss.
 
     Returns:
         :class:`YoloTargets`.
     """
     valid = check_yolo_targets(gt_boxes, gt_labels, num_classes)
+    if gt_weights is not None and gt_weights.shape != gt_labels.shape:
+        raise ValueError(
+            f"gt_weights must be Tensor{list(gt_labels.shape)} like gt_labels, "
+            f"got {list(gt_weights.shape)}"
+        )
     check_anchors(anchors, grid_sizes)
     A = anchors.shape[1]
     b, g = valid.nonzero(as_tuple=True)
@@ -181,7 +191,12 @@ def yolo_v3_targets(
     p = first_prior[scale] + (i * S + j) * A + a  # the prior of each box
     P = int(priors_per_scale.sum())
     keep = first_per_slot(b * P + p, wh.prod(dim=1))
-    return _targets(gt_boxes, gt_labels, valid, b[keep], g[keep], p[keep], P)
+    out = _targets(gt_boxes, gt_labels, valid, b[keep], g[keep], p[keep], P)
+    if gt_weights is None:
+        return out
+    weights = gt_boxes.new_zeros(out.labels.shape, dtype=torch.float32)
+    weights[b[keep], p[keep]] = gt_weights[b[keep], g[keep]].float()
+    return out._replace(weights=weights)
 
 
 def _targets(

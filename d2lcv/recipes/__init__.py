@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from .augmentation import cifar_experiment_data, compare_pipelines, train_with_pipeline
 from .classic import baseline_results, cifar_model, cifar_tensors, model_row, table_rows, train_classifier
-from .detection import ssd_step, train_ssd
+from .detection import ssd_batch_loss, ssd_step, train_ssd
 from .yolo import train_yolo, yolo_checkpoint, yolo_loss, yolo_step
+from .yolo_freebies import FREEBIES, TinyYoloRun, freebie_options, freebie_trial, tiny_yolo_run
 from .finetune import eval_loader, fit_target, input_transform, train_loader
 from .finetune_source import (
     SOURCE_CLASSES,
@@ -50,7 +51,8 @@ from .style_network import RANDOM_STYLE_LAYERS, StyleNetwork, style_network
 __all__ = [
     "train_with_pipeline", "cifar_experiment_data", "compare_pipelines",
     "cifar_model", "cifar_tensors", "train_classifier", "model_row", "table_rows", "baseline_results",
-    "train_ssd", "ssd_step", "yolo_loss", "yolo_step", "train_yolo", "yolo_checkpoint",
+    "train_ssd", "ssd_step", "ssd_batch_loss", "yolo_loss", "yolo_step", "train_yolo", "yolo_checkpoint",
+    "FREEBIES", "freebie_options", "freebie_trial", "TinyYoloRun", "tiny_yolo_run",
     "SOURCE_CLASSES", "TARGET_CLASSES", "SourceConfig", "Source", "source_cache_path", "pretrain_source",
     "load_source", "input_transform", "eval_loader", "train_loader", "fit_target",
     "StyleResult", "stylize", "train_transform_net",

@@ -42,6 +42,7 @@ __all__ = [
     "flatten_predictions",
     "SSD",
     "pad_targets",
+    "pad_weights",
     "ssd_targets",
     "predict",
     "detect",
@@ -187,6 +188,18 @@ def pad_targets(targets: Sequence[dict[str, Tensor]], image_size: tuple[int, int
         boxes[i, :n] = t["boxes"].float() / scale
         labels[i, :n] = t["labels"]
     return boxes, labels
+
+
+def pad_weights(targets: Sequence[dict[str, Tensor]]) -> Tensor:
+    """The per-object loss weights of a batch, padded as :func:`pad_targets` pads boxes:
+    Tensor[B, G] float, each dict's ``weights`` (e.g. from
+    :func:`~d2lcv.transforms.detection_mixup`) or 1, and 0 for padding."""
+    G = max([len(t["labels"]) for t in targets], default=0)
+    weights = torch.zeros(len(targets), G)
+    for i, t in enumerate(targets):
+        n = len(t["labels"])
+        weights[i, :n] = t["weights"].float() if "weights" in t else 1.0
+    return weights
 
 
 def ssd_targets(

@@ -226,10 +226,15 @@ def yolo_detect(
     *,
     batch_size: int = 64,
     device: torch.device | str | None = None,
+    input_size: int | None = None,
     **kwargs: float,
 ) -> list[dict[str, Tensor]]:
     """:func:`yolo_predict` over a dataset of ``(image, target)`` items (uint8 or float
-    images): one detection dict per item, in order."""
+    images): one detection dict per item, in order.
+
+    ``input_size``: resize every image to ``input_size x input_size`` (bilinear,
+    antialiased) before the model, and the boxes back to the image's own pixels: the
+    same detector tested at another scale (a multiple of the model's stride)."""
     device = try_device() if device is None else torch.device(device)
     model.to(device)
     detections: list[dict[str, Tensor]] = []
@@ -238,5 +243,14 @@ def yolo_detect(
     ):
         if images.dtype == torch.uint8:
             images = images.float() / 255
-        detections += yolo_predict(model, images.to(device), **kwargs)
+        H, W = images.shape[-2:]
+        if input_size is not None and (H, W) != (input_size, input_size):
+            images = nn.functional.interpolate(
+                images, size=(input_size, input_size), mode="bilinear", antialias=True
+            )
+        found = yolo_predict(model, images.to(device), **kwargs)
+        if input_size is not None:
+            back = torch.tensor([W, H, W, H]) / input_size
+            found = [dict(d, boxes=d["boxes"] * back) for d in found]
+        detections += found
     return detections
