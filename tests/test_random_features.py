@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from d2lcv import losses, models, recipes
+from d2lcv import losses, metrics, models, recipes
 
 
 def _images(b=2, h=40, w=48, seed=0):
@@ -126,32 +126,47 @@ def test_bad_images():
 def test_orientation_energy_hand_worked():
     x = torch.zeros(1, 3, 8, 8)
     x[..., 4:] = 1.0  # a vertical edge: the luminance steps by 1 along x
-    e = losses.orientation_energy(x, scales=(1,), bins=4)
+    e = metrics.orientation_energy(x, scales=(1,), bins=4)
     # 7 of the 7x7 gradient positions sit on the step, each with magnitude 1, angle 0
     torch.testing.assert_close(e, torch.tensor([[7 / 49, 0.0, 0.0, 0.0]]))
     xt = x.transpose(2, 3)  # a horizontal edge: angle pi/2, bin 2 of 4
-    torch.testing.assert_close(losses.orientation_energy(xt, scales=(1,), bins=4),
+    torch.testing.assert_close(metrics.orientation_energy(xt, scales=(1,), bins=4),
                                torch.tensor([[0.0, 0.0, 7 / 49, 0.0]]))
-    assert losses.orientation_energy(torch.full((2, 3, 9, 9), 0.5)).abs().max() == 0
-    assert losses.orientation_energy(torch.rand(2, 3, 20, 24)).shape == (2, 24)
+    assert metrics.orientation_energy(torch.full((2, 3, 9, 9), 0.5)).abs().max() == 0
+    assert metrics.orientation_energy(torch.rand(2, 3, 20, 24)).shape == (2, 24)
 
 
 def test_colour_histogram_matches_histogramdd():
     x = torch.rand(2, 3, 10, 12, generator=torch.Generator().manual_seed(0))
-    h = losses.colour_histogram(x, bins=4)
+    h = metrics.colour_histogram(x, bins=4)
     assert h.shape == (2, 64)
     torch.testing.assert_close(h.sum(1), torch.ones(2))
     ref = torch.histogramdd(x[1].flatten(1).T, bins=[4, 4, 4], range=[0.0, 1.0] * 3)
     torch.testing.assert_close(h[1], ref.hist.flatten() / 120)
     red = torch.zeros(1, 3, 4, 4)
     red[:, 0] = 1.0
-    assert losses.colour_histogram(red, bins=2)[0, 4] == 1.0  # (1, 0, 0) -> bin 4
+    assert metrics.colour_histogram(red, bins=2)[0, 4] == 1.0  # (1, 0, 0) -> bin 4
 
 
 def test_texture_statistics_bad_input():
     with pytest.raises(ValueError, match="max\\(scales\\)"):
-        losses.orientation_energy(torch.zeros(1, 3, 4, 4), scales=(4,))
+        metrics.orientation_energy(torch.zeros(1, 3, 4, 4), scales=(4,))
     with pytest.raises(ValueError, match="bins"):
-        losses.orientation_energy(torch.zeros(1, 3, 8, 8), bins=0)
+        metrics.orientation_energy(torch.zeros(1, 3, 8, 8), bins=0)
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
-        losses.colour_histogram(torch.zeros(3, 4, 4))
+        metrics.colour_histogram(torch.zeros(3, 4, 4))
+
+
+def test_image_distances():
+    x = torch.rand(3, 20, 24, generator=torch.Generator().manual_seed(0))
+    assert metrics.edge_distance(x, x) == 0 and metrics.colour_distance(x, x) == 0
+    flat = torch.full((3, 16, 16), 0.2)
+    # no edges at all: every bin is 1e-6 against x's energies
+    ref = (metrics.orientation_energy(x[None]) + 1e-6).log() - torch.tensor(1e-6).log()
+    assert metrics.edge_distance(x, flat) == pytest.approx(ref.abs().mean().item(), rel=1e-5)
+    black, white = torch.zeros(3, 8, 8), torch.ones(3, 4, 4)  # disjoint palettes, any sizes
+    assert metrics.colour_distance(black, white) == 1.0
+    half = torch.cat([black, torch.ones(3, 8, 8)], dim=2)
+    assert metrics.colour_distance(black, half) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"one RGB image \[3, H, W\]"):
+        metrics.edge_distance(x[None], x)

@@ -214,6 +214,28 @@ class TestLosses:
             losses.perceptual_loss(x, feats, feats["relu2_1"], grams)
 
 
+    def test_perceptual_loss_content_at_several_layers(self):
+        ext = _extractor(["relu1_1", "relu1_2", "relu2_1"])
+        x, y = torch.rand(2, 1, 3, 8, 8, generator=_gen())
+        fx, fy = ext(x), ext(y)
+        grams = {"relu1_1": losses.gram_matrix(fy["relu1_1"], normalize=True)[0]}
+        weights = {"relu2_1": 1.0, "relu1_2": 0.25}
+        targets = {name: fy[name] for name in weights}
+        _, parts = losses.perceptual_loss(x, fx, targets, grams, content_layer=weights, alpha=2.0)
+        expected = 2.0 * (losses.content_loss(fx["relu2_1"], fy["relu2_1"])
+                          + 0.25 * losses.content_loss(fx["relu1_2"], fy["relu1_2"]))
+        assert parts["content"] == pytest.approx(expected.item(), rel=1e-6)
+        one = losses.perceptual_loss(x, fx, fy["relu2_1"], grams, content_layer="relu2_1")[1]
+        assert losses.perceptual_loss(x, fx, {"relu2_1": fy["relu2_1"]}, grams,
+                                      content_layer={"relu2_1": 1.0})[1] == pytest.approx(one)
+        with pytest.raises(ValueError, match="content_target must map"):
+            losses.perceptual_loss(x, fx, fy["relu2_1"], grams, content_layer=weights)
+        with pytest.raises(ValueError, match="content layers"):
+            losses.perceptual_loss(x, fx, targets, grams, content_layer={"relu3_1": 1.0})
+        with pytest.raises(ValueError, match="content layers"):
+            losses.perceptual_loss(x, fx, {}, grams, content_layer={})
+
+
 class TestStylize:
     def _images(self):
         return torch.rand(3, 8, 12, generator=_gen()), torch.rand(3, 16, 16, generator=_gen(1))
@@ -262,6 +284,26 @@ class TestStylize:
         assert [s for s, _ in a.snapshots] == [0, 1, 2]
         assert a.history["content"][0] > 0  # noise is far from the content
 
+    def test_content_at_several_layers(self):
+        ext = _extractor()
+        content, style_img = self._images()
+        kw = dict(style_layers=["relu1_1"], beta=1e4, steps=4, optimizer="adam", progress=False)
+        one = recipes.stylize(ext, content, style_img, content_layer="relu2_1", **kw)
+        same = recipes.stylize(ext, content, style_img, content_layer={"relu2_1": 1.0}, **kw)
+        torch.testing.assert_close(one.image, same.image)  # a one-layer mapping is the old default
+        assert one.history == same.history
+        two = recipes.stylize(ext, content, style_img, content_layer={"relu2_1": 1.0, "relu1_1": 0.5}, **kw)
+        assert two.history["content"][0] == 0 and not torch.equal(two.image, one.image)
+        with pytest.raises(ValueError, match="empty mapping"):
+            recipes.stylize(ext, content, style_img, content_layer={}, **kw)
+        with pytest.raises(ValueError, match=r"does not return layer\(s\) \['relu3_1'\]"):
+            recipes.stylize(ext, content, style_img, content_layer={"relu3_1": 1.0}, **kw)
+        net = models.TransformNet(width=4, n_residual=1)
+        h = recipes.train_transform_net(net, ext, style_img, torch.rand(4, 3, 8, 8, generator=_gen()), steps=2,
+                                        content_layer={"relu2_1": 1.0, "relu1_2": 0.1}, style_layers=["relu1_1"],
+                                        progress=False)
+        assert len(h["content"]) == 2
+
     def test_bad_inputs(self):
         ext = _extractor()
         content, style_img = self._images()
@@ -290,6 +332,19 @@ class TestTransformNet:
     def test_untrained_network_is_the_identity(self):
         x = torch.rand(2, 3, 8, 12, generator=_gen()).clamp(0.01, 0.99)
         torch.testing.assert_close(models.TransformNet(width=4, n_residual=1)(x), x)
+
+    def test_non_residual_output_is_sigmoid_of_the_last_convolution(self):
+        torch.manual_seed(0)
+        net = models.TransformNet(width=4, n_residual=1, residual=False)
+        x = torch.rand(2, 3, 8, 12, generator=_gen())
+        last = net.up[-1][-1]
+        assert last.weight.abs().sum() > 0  # not zero-initialised: not the identity
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), torch.sigmoid(net.up(net.res(net.down(x)))))
+        assert not torch.allclose(net(x), x, atol=1e-2)
+        same = models.TransformNet(width=4, n_residual=1, residual=False)
+        assert sum(p.numel() for p in same.parameters()) == sum(
+            p.numel() for p in models.TransformNet(width=4, n_residual=1).parameters())
 
     def test_johnson_size(self):
         n = sum(p.numel() for p in models.TransformNet().parameters())

@@ -10,12 +10,11 @@ from .detection import ssd_loss
 from .yolo import yolo_v1_loss, yolo_v3_loss
 from .gan import critic_generator_loss, critic_loss, discriminator_loss, generator_loss, gradient_penalty
 from .style import CONTENT_LAYER, STYLE_LAYERS, content_loss, gram_matrix, perceptual_loss, style_loss, tv_loss
-from .style import colour_histogram, orientation_energy
 
 __all__ = [
     "soft_target_cross_entropy",
     "ssd_loss", "yolo_v1_loss", "yolo_v3_loss",
     "discriminator_loss", "generator_loss", "critic_loss", "critic_generator_loss", "gradient_penalty",
     "iou_loss", "giou_loss", "diou_loss", "ciou_loss",
-    "CONTENT_LAYER", "STYLE_LAYERS", "gram_matrix", "content_loss", "style_loss", "tv_loss", "perceptual_loss", "orientation_energy", "colour_histogram",
+    "CONTENT_LAYER", "STYLE_LAYERS", "gram_matrix", "content_loss", "style_loss", "tv_loss", "perceptual_loss",
 ]

@@ -3,16 +3,13 @@ their weighted sum, the perceptual loss."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
     "CONTENT_LAYER", "STYLE_LAYERS", "gram_matrix", "content_loss", "style_loss", "tv_loss",
-    "perceptual_loss", "orientation_energy", "colour_histogram",
+    "perceptual_loss",
 ]
 
 CONTENT_LAYER = "relu4_2"
@@ -135,13 +132,32 @@ def tv_loss(x: Tensor) -> Tensor:
     return (dh + dw).mean()
 
 
+def _content_term(features: Mapping[str, Tensor], target: Tensor | Mapping[str, Tensor],
+                  layer: str | Mapping[str, float]) -> Tensor:
+    """L_content at one layer, or Σ_l w_l L_content at the layers of ``{layer: w_l}``."""
+    if isinstance(layer, str):
+        if layer not in features:
+            raise ValueError(f"no features for the content layer {layer!r}; got {list(features)}")
+        return content_loss(features[layer], target)
+    layers, targets = dict(layer), target
+    missing = [name for name in layers if name not in features]
+    if not layers or missing:
+        raise ValueError(f"no features for the content layers {missing or layers}; got {list(features)}")
+    if not isinstance(targets, Mapping) or set(targets) != set(layers):
+        raise ValueError(
+            f"content_target must map the content layers {list(layers)} to their features, got "
+            f"{list(targets) if isinstance(targets, Mapping) else type(targets).__name__}"
+        )
+    return sum(w * content_loss(features[name], targets[name]) for name, w in layers.items())
+
+
 def perceptual_loss(
     image: Tensor,
     features: Mapping[str, Tensor],
-    content_target: Tensor,
+    content_target: Tensor | Mapping[str, Tensor],
     target_grams: Mapping[str, Tensor],
     *,
-    content_layer: str = CONTENT_LAYER,
+    content_layer: str | Mapping[str, float] = CONTENT_LAYER,
     alpha: float = 1.0,
     beta: float = 1e3,
     tv_weight: float = 0.0,
@@ -153,74 +169,21 @@ def perceptual_loss(
     Args:
         image (Tensor[B, 3, H, W]): the generated image(s), for the TV term.
         features: their features (:class:`d2lcv.models.style.FeatureExtractor`), with the content and style layers.
-        content_target (Tensor[B or 1, C, h, w]): the content image's features at ``content_layer``.
+        content_target (Tensor[B or 1, C, h, w]): the content image's features at ``content_layer``;
+            with several content layers, layer -> such a tensor.
         target_grams: style layer -> the style image's Gram matrix [N_l, N_l].
+        content_layer: one layer, or layer -> weight: the content loss is then
+            Σ_l w_l L_content at each layer l (e.g. a coarse layer for the layout and a
+            fine one, weighted lightly, against gratings the coarse one cannot see).
 
     Returns:
         ``(total, parts)``: the scalar loss to minimise and the float values of
         ``total``, ``content``, ``style`` and ``tv``, each already multiplied by its weight.
     """
-    if content_layer not in features:
-        raise ValueError(f"no features for the content layer {content_layer!r}; got {list(features)}")
     parts = {
-        "content": alpha * content_loss(features[content_layer], content_target),
+        "content": alpha * _content_term(features, content_target, content_layer),
         "style": beta * style_loss(features, target_grams, style_weights),
         "tv": tv_weight * tv_loss(image),
     }
     total = parts["content"] + parts["style"] + parts["tv"]
     return total, {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
-
-
-def orientation_energy(x: Tensor, scales: Sequence[int] = (1, 2, 4), bins: int = 8) -> Tensor:
-    """A hand-made texture descriptor, independent of any network: how much luminance
-    edge an image has per orientation and scale.
-
-    At each scale ``s`` the luminance is average-pooled by ``s``; every pixel's gradient
-    (forward differences) adds its magnitude to the bin of its orientation in [0, π).
-
-    Args:
-        x (Tensor[B, 3, H, W]): images in [0, 1], H, W > max(scales).
-        scales: pooling factors.
-        bins: orientation bins.
-
-    Returns:
-        Tensor[B, len(scales) * bins]: edge magnitude per orientation bin, a mean over
-        positions, scale by scale.
-    """
-    if x.ndim != 4 or x.shape[1] != 3 or min(x.shape[-2:]) <= max(scales, default=0):
-        raise ValueError(
-            f"x must be RGB images [B, 3, H, W] with H, W > max(scales) = "
-            f"{max(scales, default=0)}, got shape {tuple(x.shape)}"
-        )
-    if not scales or min(scales) < 1 or bins < 1:
-        raise ValueError(f"need scales >= 1 and bins >= 1, got {list(scales)} and {bins}")
-    luma = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    out = []
-    for s in scales:
-        y = F.avg_pool2d(luma, s)[:, 0]  # [B, h, w]
-        dx, dy = y[:, :-1, 1:] - y[:, :-1, :-1], y[:, 1:, :-1] - y[:, :-1, :-1]
-        angle = torch.atan2(dy, dx) % math.pi  # [B, h-1, w-1], in [0, π)
-        b = (angle * bins / math.pi).long().clamp(max=bins - 1)
-        magnitude = (dx.pow(2) + dy.pow(2)).sqrt()
-        out.append((F.one_hot(b, bins) * magnitude[..., None]).mean(dim=(1, 2)))
-    return torch.cat(out, dim=1)
-
-
-def colour_histogram(x: Tensor, bins: int = 8) -> Tensor:
-    """The joint RGB histogram of each image, ``bins`` levels per channel.
-
-    Args:
-        x (Tensor[B, 3, H, W]): images in [0, 1].
-
-    Returns:
-        Tensor[B, bins ** 3]: fractions of pixels, each row summing to 1.
-    """
-    if x.ndim != 4 or x.shape[1] != 3 or bins < 1:
-        raise ValueError(
-            f"x must be RGB images [B, 3, H, W] and bins >= 1, got shape "
-            f"{tuple(x.shape)} and bins={bins}"
-        )
-    q = (x.clamp(0, 1) * bins).long().clamp(max=bins - 1)  # [B, 3, H, W]
-    index = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]  # [B, H, W]
-    hist = F.one_hot(index.flatten(1), bins**3).sum(1)  # [B, bins**3]
-    return hist.float() / index[0].numel()

@@ -1,5 +1,5 @@
 """Layer 4, metrics: classification accuracy, detection precision/recall/AP/mAP, and the
-COCO reference (pycocotools) they are checked against."""
+COCO reference (pycocotools) they are checked against; image statistics of stylised images."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .generative import (
     precision_recall_knn,
     sqrtm_psd,
 )
+from .image_stats import colour_distance, colour_histogram, edge_distance, orientation_energy
 from .sequence import char_error_rate, edit_distance, perplexity, string_accuracy
 from .simulate import simulate_detections
 
@@ -36,4 +37,5 @@ __all__ = [
     "perplexity", "edit_distance", "char_error_rate", "string_accuracy",
     "ModeCoverage", "mode_coverage", "sqrtm_psd", "feature_statistics", "frechet_distance", "feature_frechet_distance",
     "precision_recall_knn",
+    "orientation_energy", "colour_histogram", "edge_distance", "colour_distance",
 ]

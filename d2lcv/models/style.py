@@ -205,19 +205,25 @@ class TransformNet(nn.Module):
         down   conv 9x9 -> [B, w, H, W]; conv 3x3 /2 -> [B, 2w, H/2, W/2]; /2 -> [B, 4w, H/4, W/4]
         res    n_residual blocks of two 3x3 convs at [B, 4w, H/4, W/4]
         up     upsample x2, conv 3x3 -> [B, 2w, H/2, W/2]; x2 -> [B, w, H, W]; conv 9x9 -> [B, 3, H, W]
-        out    sigmoid(logit(x) + up): an image in [0, 1]
+        out    sigmoid(logit(x) + up), or sigmoid(up) if not residual: an image in [0, 1]
 
-    Johnson et al. use ``width=32`` and 5 residual blocks (1.7 M parameters). One change of
-    ours: the network predicts a change to the photo (in logit space) and its last
-    convolution starts at zero, so the untrained network is the identity and even a short
-    training run keeps the photo's content.
+    Johnson et al. use ``width=32`` and 5 residual blocks (1.7 M parameters). One option
+    of ours, ``residual=True`` (the default): the network predicts a change to the photo
+    (in logit space) and its last convolution starts at zero, so the untrained network is
+    the identity and even a short training run keeps the photo's content. With
+    ``residual=False`` the output is ``sigmoid(up)``, a new image as in Johnson et al.
+    (who squash with a tanh): the network must learn the content, but it can also repaint
+    every pixel, which the residual form makes hard (it has to cancel the photo).
 
     Args:
         width: channels after the first convolution.
         n_residual: residual blocks.
+        residual: add the output to the photo (in logit space) or not.
     """
 
-    def __init__(self, width: int = 32, n_residual: int = 5) -> None:
+    def __init__(
+        self, width: int = 32, n_residual: int = 5, *, residual: bool = True
+    ) -> None:
         super().__init__()
         if width < 1 or n_residual < 0:
             raise ValueError(
@@ -237,9 +243,11 @@ class TransformNet(nn.Module):
             _ConvLayer(2 * w, w, 3),
             _ConvLayer(w, 3, 9, last=True),
         )
-        last = self.up[-1][-1]  # the final Conv2d
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        self.residual = residual
+        if residual:  # start as the identity
+            last = self.up[-1][-1]  # the final Conv2d
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4:
@@ -248,5 +256,7 @@ class TransformNet(nn.Module):
                 f"shape {tuple(x.shape)} "
                 f"(resize with d2lcv.transforms.image_tensor)"
             )
-        change = self.up(self.res(self.down(x)))  # [B, 3, H, W], in logit space
-        return torch.sigmoid(torch.logit(x.clamp(1e-3, 1 - 1e-3)) + change)
+        out = self.up(self.res(self.down(x)))  # [B, 3, H, W], in logit space
+        if not self.residual:
+            return torch.sigmoid(out)
+        return torch.sigmoid(torch.logit(x.clamp(1e-3, 1 - 1e-3)) + out)

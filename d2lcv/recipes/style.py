@@ -18,8 +18,15 @@ from d2lcv.models.style import FeatureExtractor
 __all__ = ["StyleResult", "stylize", "train_transform_net"]
 
 
-def _check_layers(extractor: FeatureExtractor, content_layer: str, style_layers: Sequence[str]) -> None:
-    missing = [name for name in (content_layer, *style_layers) if name not in extractor.layers]
+def _names(content_layer: str | Mapping[str, float]) -> list[str]:
+    return [content_layer] if isinstance(content_layer, str) else list(content_layer)
+
+
+def _check_layers(extractor: FeatureExtractor, content_layer: str | Mapping[str, float],
+                  style_layers: Sequence[str]) -> None:
+    if not isinstance(content_layer, str) and not content_layer:
+        raise ValueError("content_layer is an empty mapping: give a layer name or {layer: weight}")
+    missing = [name for name in (*_names(content_layer), *style_layers) if name not in extractor.layers]
     if missing:
         raise ValueError(
             f"the extractor does not return layer(s) {missing}; it returns {list(extractor.layers)}: "
@@ -65,19 +72,24 @@ def _pixel_optimizer(name: str, pixels: Pixels, lr: float | None, steps: int) ->
 class _Objective:
     """The perceptual loss against one style image, whose Gram matrices are computed once."""
 
-    def __init__(self, extractor: FeatureExtractor, style: Tensor, content_layer: str,
-                 style_layers: Sequence[str], weights: dict[str, Any]) -> None:
+    def __init__(self, extractor: FeatureExtractor, style: Tensor,
+                 content_layer: str | Mapping[str, float], style_layers: Sequence[str],
+                 weights: dict[str, Any]) -> None:
         _check_layers(extractor, content_layer, style_layers)
         with torch.no_grad():
             features = extractor(_as_batch(style, "style"))
         self.grams = {name: gram_matrix(features[name], normalize=True)[0] for name in style_layers}
         self.extractor, self.content_layer, self.weights = extractor, content_layer, weights
 
-    def content_target(self, images: Tensor) -> Tensor:
+    def content_target(self, images: Tensor) -> Tensor | dict[str, Tensor]:
         with torch.no_grad():
-            return self.extractor(images)[self.content_layer]
+            features = self.extractor(images)
+        if isinstance(self.content_layer, str):
+            return features[self.content_layer]
+        return {name: features[name] for name in self.content_layer}
 
-    def __call__(self, image: Tensor, content_target: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def __call__(self, image: Tensor, content_target: Tensor | dict[str, Tensor]
+                 ) -> tuple[Tensor, dict[str, float]]:
         return perceptual_loss(image, self.extractor(image), content_target, self.grams,
                                content_layer=self.content_layer, **self.weights)
 
@@ -106,7 +118,8 @@ class StyleResult:
 
 def stylize(
     extractor: FeatureExtractor, content: Tensor, style: Tensor, *,
-    content_layer: str = CONTENT_LAYER, style_layers: Sequence[str] = STYLE_LAYERS,
+    content_layer: str | Mapping[str, float] = CONTENT_LAYER,
+    style_layers: Sequence[str] = STYLE_LAYERS,
     style_weights: Mapping[str, float] | None = None,
     alpha: float = 1.0, beta: float = 1e3, tv_weight: float = 0.0,
     steps: int = 200, optimizer: str = "lbfgs", lr: float | None = None,
@@ -120,6 +133,8 @@ def stylize(
 
     Args:
         extractor: returns ``content_layer`` and ``style_layers``.
+        content_layer: a layer name, or layer -> weight for a content loss summed over
+            several layers, e.g. ``{"scale4": 1.0, "scale2": 0.1}``.
         content (Tensor[3, H, W]): in [0, 1]; x has its size.
         style (Tensor[3, h, w]): in [0, 1]; any size (Gram matrices are N_l x N_l).
         alpha, beta, tv_weight: the loss weights α, β, γ.
@@ -176,7 +191,8 @@ class _RandomBatches:
 def train_transform_net(
     net: nn.Module, extractor: FeatureExtractor, style: Tensor, images: Tensor, *,
     steps: int, batch_size: int = 4, lr: float = 1e-3,
-    content_layer: str = CONTENT_LAYER, style_layers: Sequence[str] = STYLE_LAYERS,
+    content_layer: str | Mapping[str, float] = CONTENT_LAYER,
+    style_layers: Sequence[str] = STYLE_LAYERS,
     style_weights: Mapping[str, float] | None = None,
     alpha: float = 1.0, beta: float = 1e3, tv_weight: float = 0.0,
     augment: Callable[[Tensor], Tensor] | None = None,
@@ -190,6 +206,7 @@ def train_transform_net(
         net: maps [B, 3, H, W] in [0, 1] to the same shape in [0, 1] (:class:`TransformNet`).
         style (Tensor[3, h, w]): the one style it learns.
         images (Tensor[N, 3, H, W]): the training photos, in [0, 1].
+        content_layer: a layer name, or layer -> weight (as in :func:`stylize`).
         steps: Adam steps, each on ``batch_size`` photos drawn with ``generator``.
         augment: applied to each batch before use (e.g. random crops), optional.
 
